@@ -1,0 +1,161 @@
+"""Prepare Airflow's metadata database and objects for a local stack.
+
+Everything goes through Airflow's own CLI (``python -m airflow ...``) in a child process that
+gets the stack's environment, so the caller's process never needs Airflow configured. The
+checks that decide whether work is needed read the metadata database directly and are cheap,
+which keeps a second ``devstack up`` fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from importlib.metadata import version
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: Pool that bounds concurrent Salesforce API calls (STYLE.md practice 9).
+SALESFORCE_POOL = "salesforce_api"
+SALESFORCE_POOL_SLOTS = 8
+SALESFORCE_POOL_DESCRIPTION = "Concurrent Salesforce API calls"
+
+_MIGRATION_STAMP = ".crm_sync_migrated"
+
+
+class AirflowSetupError(RuntimeError):
+    """An Airflow CLI command of the stack set-up failed."""
+
+
+def run_airflow_cli(
+    args: list[str], env: Mapping[str, str], *, python: str = sys.executable, timeout: float = 600
+) -> str:
+    """Run ``python -m airflow <args>`` with ``env`` on top of the current environment.
+
+    Returns:
+        The command's standard output.
+
+    Raises:
+        AirflowSetupError: Non-zero exit; the message holds the end of its output.
+    """
+    result = subprocess.run(
+        [python, "-m", "airflow", *args],
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).strip().splitlines()
+        raise AirflowSetupError(
+            f"`airflow {' '.join(args)}` failed (exit {result.returncode}):\n" + "\n".join(output[-30:])
+        )
+    return result.stdout
+
+
+def _metadata_dsn(env: Mapping[str, str]) -> str:
+    return env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("postgresql+psycopg2://", "postgresql://", 1)
+
+
+def _current_revision(env: Mapping[str, str]) -> str | None:
+    import psycopg
+
+    with psycopg.connect(_metadata_dsn(env), connect_timeout=10) as conn:
+        if conn.execute("SELECT to_regclass('public.alembic_version')").fetchone() == (None,):
+            return None
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        return row[0] if row else None
+
+
+def metadata_is_current(env: Mapping[str, str]) -> bool:
+    """Return whether ``airflow db migrate`` already ran for the installed Airflow version.
+
+    The check compares the database's alembic revision with the one recorded (with the
+    Airflow version) by our last migration, so it needs no Airflow import.
+    """
+    stamp = Path(env["AIRFLOW_HOME"]) / _MIGRATION_STAMP
+    try:
+        recorded = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return False
+    revision = _current_revision(env)
+    return revision is not None and recorded == {
+        "airflow": version("apache-airflow-core"),
+        "revision": revision,
+    }
+
+
+def migrate_metadata_db(env: Mapping[str, str], *, force: bool = False) -> bool:
+    """Run ``airflow db migrate`` unless the database is already current.
+
+    Returns:
+        ``True`` when a migration ran.
+    """
+    if not force and metadata_is_current(env):
+        return False
+    home = Path(env["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    run_airflow_cli(["db", "migrate"], env)
+    stamp = {"airflow": version("apache-airflow-core"), "revision": _current_revision(env)}
+    (home / _MIGRATION_STAMP).write_text(json.dumps(stamp))
+    return True
+
+
+def pool_exists(
+    env: Mapping[str, str], name: str = SALESFORCE_POOL, slots: int = SALESFORCE_POOL_SLOTS
+) -> bool:
+    """Return whether pool ``name`` exists with ``slots`` slots."""
+    import psycopg
+
+    with psycopg.connect(_metadata_dsn(env), connect_timeout=10) as conn:
+        row = conn.execute("SELECT slots FROM slot_pool WHERE pool = %s", (name,)).fetchone()
+    return row is not None and row[0] == slots
+
+
+def ensure_salesforce_pool(env: Mapping[str, str]) -> bool:
+    """Create (or resize) the ``salesforce_api`` pool with ``airflow pools set``.
+
+    Returns:
+        ``True`` when the pool was created or changed.
+    """
+    if pool_exists(env):
+        return False
+    run_airflow_cli(
+        ["pools", "set", SALESFORCE_POOL, str(SALESFORCE_POOL_SLOTS), SALESFORCE_POOL_DESCRIPTION], env
+    )
+    return True
+
+
+def ui_password_file(airflow_home: Path) -> Path:
+    """Return the simple auth manager's passwords file in ``airflow_home``."""
+    return Path(airflow_home) / "simple_auth_manager_passwords.json.generated"
+
+
+def ensure_ui_login(airflow_home: Path, user: str = "admin", password: str = "admin") -> Path:
+    """Give the local UI user a known password unless one was set before.
+
+    Airflow's simple auth manager generates a random password per configured user on first
+    start and keeps it in a JSON file in ``AIRFLOW_HOME``; a password already in that file is
+    kept. Seeding the file makes the local stack's login predictable (local only: the API
+    server of ``make airflow`` is for development).
+
+    Returns:
+        The passwords file (users may edit it to change the password).
+    """
+    path = ui_password_file(airflow_home)
+    try:
+        passwords = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        passwords = {}
+    if user not in passwords:
+        passwords[user] = password
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(passwords) + "\n")
+        path.chmod(0o600)
+    return path

@@ -1,0 +1,175 @@
+"""The environment a development stack runs in: Airflow settings and connections.
+
+One function builds it for every consumer (``python -m crm_sync.devstack``, ``make airflow``,
+the demo and the test fixtures), so they all see the same Airflow home, the same metadata
+database and the same connection ids. Connections come from ``AIRFLOW_CONN_*`` variables,
+as Airflow resolves them from the environment before its metadata database.
+
+The only credentials here are the emulator's documented defaults and a password-less,
+trust-authenticated local PostgreSQL; nothing secret is generated or stored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+
+#: Airflow connection ids used by the DAGs (DESIGN.md §3).
+SALESFORCE_CONN_ID = "salesforce_default"
+WAREHOUSE_CONN_ID = "crm_warehouse"
+MARKETING_CONN_ID = "marketing_db"
+
+#: Databases on the embedded server.
+WAREHOUSE_DATABASE = "crm_warehouse"
+MARKETING_DATABASE = "marketing"
+AIRFLOW_DATABASE = "airflow"
+STACK_DATABASES = (WAREHOUSE_DATABASE, MARKETING_DATABASE, AIRFLOW_DATABASE)
+
+#: The emulator's documented demo login (see the emulator README); not a real secret.
+EMULATOR_LOGIN = "etl@example.com"
+EMULATOR_PASSWORD = "emulator-password"
+EMULATOR_SECURITY_TOKEN = "emulator-token"
+SALESFORCE_API_VERSION = "59.0"
+
+#: Airflow UI login configured for the local stack (simple auth manager).
+AIRFLOW_UI_USER = "admin"
+
+_SECRET_MARKERS = ("PASSWORD", "SECRET", "TOKEN")
+
+
+def postgres_connection_uri(port: int, database: str) -> str:
+    """Return the SQLAlchemy URL of ``database`` on the embedded server (psycopg2 driver)."""
+    return f"postgresql+psycopg2://postgres@127.0.0.1:{port}/{database}"
+
+
+def _postgres_connection(port: int, database: str) -> str:
+    return json.dumps(
+        {"conn_type": "postgres", "host": "127.0.0.1", "port": port, "login": "postgres", "schema": database}
+    )
+
+
+def _salesforce_connection(emulator_url: str) -> str:
+    host = emulator_url.split("://", 1)[-1].rstrip("/")
+    return json.dumps(
+        {
+            "conn_type": "salesforce",
+            "login": EMULATOR_LOGIN,
+            "password": EMULATOR_PASSWORD,
+            "extra": {
+                "security_token": EMULATOR_SECURITY_TOKEN,
+                "domain": f"{host}/login",
+                "version": SALESFORCE_API_VERSION,
+            },
+        }
+    )
+
+
+def _prepend_path(entries: list[str], existing: str | None) -> str:
+    parts = list(entries)
+    for part in (existing or "").split(os.pathsep):
+        if part and part not in parts:
+            parts.append(part)
+    return os.pathsep.join(parts)
+
+
+def _merge_no_proxy(existing: str | None) -> str:
+    parts = ["127.0.0.1", "localhost"]
+    for part in (existing or "").split(","):
+        part = part.strip()
+        if part and part not in parts:
+            parts.append(part)
+    return ",".join(parts)
+
+
+def build_stack_env(
+    project_root: Path,
+    base_dir: Path,
+    pg_port: int,
+    emulator_url: str | None,
+    cert_path: Path | None,
+    *,
+    base_env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Build the environment variables of one stack.
+
+    Args:
+        project_root: The repository root (holds ``dags/``, ``plugins/``, ``include/``).
+        base_dir: Where the stack keeps its state (``.local`` for the dev stack, a temporary
+            directory in tests); Airflow's home is ``base_dir/airflow``.
+        pg_port: TCP port of the embedded PostgreSQL on 127.0.0.1.
+        emulator_url: Base URL of the Salesforce emulator, e.g. ``https://127.0.0.1:8443``;
+            ``None`` leaves the Salesforce connection out.
+        cert_path: The emulator's certificate (``REQUESTS_CA_BUNDLE``); ``None`` leaves it out.
+        base_env: Environment whose ``PYTHONPATH`` and ``NO_PROXY`` are extended
+            (default: ``os.environ``).
+
+    Returns:
+        Variable name → value; apply it on top of the current environment.
+    """
+    root = Path(project_root).absolute()
+    base = Path(base_dir).absolute()
+    current = os.environ if base_env is None else base_env
+    no_proxy = _merge_no_proxy(current.get("NO_PROXY") or current.get("no_proxy"))
+    env = {
+        "CRM_PROJECT_ROOT": str(root),
+        "CRM_STACK_DIR": str(base),
+        "CRM_PG_PORT": str(pg_port),
+        "AIRFLOW_HOME": str(base / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_UI_USER}:admin",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres_connection_uri(pg_port, AIRFLOW_DATABASE),
+        "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
+        "AIRFLOW_CONN_CRM_WAREHOUSE": _postgres_connection(pg_port, WAREHOUSE_DATABASE),
+        "AIRFLOW_CONN_MARKETING_DB": _postgres_connection(pg_port, MARKETING_DATABASE),
+        "PYTHONPATH": _prepend_path(
+            [str(root / "plugins"), str(root / "dags"), str(root)], current.get("PYTHONPATH")
+        ),
+        # Requests to the local emulator and API server must never go through a proxy.
+        "NO_PROXY": no_proxy,
+        "no_proxy": no_proxy,
+    }
+    if emulator_url:
+        env["CRM_EMULATOR_URL"] = emulator_url.rstrip("/")
+        env["AIRFLOW_CONN_SALESFORCE_DEFAULT"] = _salesforce_connection(emulator_url)
+    if cert_path is not None:
+        env["REQUESTS_CA_BUNDLE"] = str(Path(cert_path).absolute())
+    return env
+
+
+def write_env_file(env: Mapping[str, str], path: Path) -> Path:
+    """Write ``env`` as a shell script of ``export`` lines that users can ``source``."""
+    lines = [
+        "# Environment of the local crm-sync stack; written by `python -m crm_sync.devstack up`.",
+        "# Use: source .local/env.sh  (then `airflow ...`, `pytest`, ... see the same services)",
+    ]
+    lines += [f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items())]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def redacted(env: Mapping[str, str]) -> dict[str, str]:
+    """Return ``env`` with passwords in connection definitions masked, for printing."""
+    masked: dict[str, str] = {}
+    for key, value in env.items():
+        if key.startswith("AIRFLOW_CONN_") and value.startswith("{"):
+            conn = json.loads(value)
+            if conn.get("password"):
+                conn["password"] = "***"
+            extra = conn.get("extra")
+            if isinstance(extra, dict):
+                conn["extra"] = {
+                    k: ("***" if any(m in k.upper() for m in _SECRET_MARKERS) else v)
+                    for k, v in extra.items()
+                }
+            value = json.dumps(conn)
+        elif any(marker in key.upper() for marker in _SECRET_MARKERS):
+            value = "***"
+        masked[key] = value
+    return masked

@@ -1,0 +1,128 @@
+"""Shared pytest fixtures: embedded PostgreSQL, the Salesforce emulator, Airflow's environment.
+
+Session-scoped and lazy: a test pays only for the services it asks for.
+
+- ``pg_server``: a started :class:`~crm_sync.devstack.postgres.EmbeddedPostgres` (fsync off)
+  with the databases ``crm_warehouse``, ``marketing`` and ``airflow``; ``pg_server.dsn(db)``
+  gives a libpq URI.
+- ``emulator``: the Salesforce emulator's ``EmulatorHandle`` (``url``, ``port``,
+  ``cert_path``, ``admin()``), seeded with ``$CRM_TEST_RECORDS`` Contacts (default 2000),
+  seed 7; ``REQUESTS_CA_BUNDLE`` and ``AIRFLOW_CONN_SALESFORCE_DEFAULT`` point at it.
+- ``stack_env``: PostgreSQL started, Airflow's metadata database migrated, the
+  ``salesforce_api`` pool created; yields the stack environment (a dict, also applied to
+  ``os.environ``). Ask for it in any test that runs ``dag.test()`` or touches Airflow's
+  database.
+- ``test_stack``: the session's :class:`~tests.fixtures.stack.TestStack` (paths, ports).
+
+The environment itself (``AIRFLOW_HOME``, the metadata DB URL, ``AIRFLOW_CONN_*``) is
+applied in ``pytest_configure``, before test modules are imported, because Airflow reads
+its configuration when it is first imported; it is restored when the session ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from crm_sync.devstack.airflow_setup import (
+    SALESFORCE_POOL,
+    SALESFORCE_POOL_DESCRIPTION,
+    SALESFORCE_POOL_SLOTS,
+    migrate_metadata_db,
+)
+from crm_sync.devstack.environment import STACK_DATABASES
+from crm_sync.devstack.postgres import EmbeddedPostgres, PostgresError, find_free_port
+
+from tests.fixtures.stack import TestStack
+
+log = logging.getLogger(__name__)
+
+_STACK_KEY = pytest.StashKey[TestStack]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    stack = TestStack.create()
+    stack.apply()
+    config.stash[_STACK_KEY] = stack
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    stack = config.stash.get(_STACK_KEY, None)
+    if stack is not None:
+        stack.restore()
+        stack.remove()
+
+
+@pytest.fixture(scope="session")
+def test_stack(pytestconfig: pytest.Config) -> TestStack:
+    """The session's stack: ``base_dir``, ``pg_port``, ``emulator_port``, ``env``."""
+    return pytestconfig.stash[_STACK_KEY]
+
+
+@pytest.fixture(scope="session")
+def pg_server(test_stack: TestStack) -> Iterator[EmbeddedPostgres]:
+    """A running embedded PostgreSQL with the stack's databases, stopped at session end."""
+    server = EmbeddedPostgres(test_stack.postgres_dir, test_stack.pg_port, fsync=False)
+    try:
+        server.start()
+    except PostgresError:
+        if "airflow.settings" in sys.modules:
+            raise  # Airflow already holds an engine for this port: cannot move.
+        # The pre-picked port was taken meanwhile by a concurrent session: pick another.
+        test_stack.pg_port = find_free_port()
+        test_stack.rebuild_env()
+        test_stack.apply()
+        server = EmbeddedPostgres(test_stack.postgres_dir, test_stack.pg_port, fsync=False)
+        server.start()
+    for database in STACK_DATABASES:
+        server.ensure_database(database)
+    yield server
+    if "airflow.settings" in sys.modules:
+        # Close Airflow's pooled connections first, or its exit hook trips on a dead server.
+        sys.modules["airflow.settings"].dispose_orm()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def emulator(test_stack: TestStack) -> Iterator[Any]:
+    """The Salesforce emulator (``emulator.launcher.EmulatorHandle``), stopped at session end."""
+    from emulator.launcher import start_emulator
+
+    options: dict[str, Any] = {
+        "records": int(os.environ.get("CRM_TEST_RECORDS", "2000")),
+        "seed": 7,
+        "log_path": test_stack.base_dir / "emulator.log",
+    }
+    try:
+        handle = start_emulator(test_stack.emulator_dir, port=test_stack.emulator_port, **options)
+    except Exception:  # noqa: BLE001 - the pre-picked port may have been taken: let it choose
+        log.warning("emulator did not start on port %s; retrying on a free port", test_stack.emulator_port)
+        handle = start_emulator(test_stack.emulator_dir, port=0, **options)
+    test_stack.emulator_port = handle.port
+    test_stack.rebuild_env(cert_path=handle.cert_path)
+    test_stack.apply()
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="session")
+def stack_env(test_stack: TestStack, pg_server: EmbeddedPostgres) -> dict[str, str]:
+    """Airflow ready to run ``dag.test()``: metadata DB migrated, ``salesforce_api`` pool made.
+
+    Returns the stack environment (already in ``os.environ``; updated in place when the
+    ``emulator`` fixture starts).
+    """
+    migrate_metadata_db(test_stack.env)
+    from airflow.models.pool import Pool
+
+    Pool.create_or_update_pool(
+        name=SALESFORCE_POOL,
+        slots=SALESFORCE_POOL_SLOTS,
+        description=SALESFORCE_POOL_DESCRIPTION,
+        include_deferred=False,
+    )
+    return test_stack.env

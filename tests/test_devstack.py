@@ -1,0 +1,149 @@
+"""The development stack: embedded PostgreSQL, the stack environment, and the dag.test() harness."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from crm_sync.devstack.environment import build_stack_env, redacted, write_env_file
+from crm_sync.devstack.postgres import EmbeddedPostgres, PostgresError, find_free_port
+
+from tests.fixtures.stack import PROJECT_ROOT, TestStack
+
+SMOKE_DAGS = PROJECT_ROOT / "tests" / "dags_smoke"
+
+
+def test_postgres_start_is_idempotent_and_stop_works(test_stack: TestStack) -> None:
+    server = EmbeddedPostgres(test_stack.base_dir / "pg-lifecycle", find_free_port(), fsync=False)
+    try:
+        server.start()
+        assert server.is_running()
+        started_pid = server._running_pid()
+
+        began = time.monotonic()
+        server.start()  # running already: nothing happens
+        assert time.monotonic() - began < 1
+        assert server._running_pid() == started_pid
+
+        assert server.ensure_database("lifecycle") is True
+        assert server.ensure_database("lifecycle") is False
+        with psycopg.connect(server.dsn("lifecycle")) as conn:
+            assert conn.execute("SELECT current_database(), inet_server_port()").fetchone() == (
+                "lifecycle",
+                server.port,
+            )
+
+        other_port = EmbeddedPostgres(server.data_dir, find_free_port())
+        with pytest.raises(PostgresError, match="already runs on port"):
+            other_port.start()
+    finally:
+        server.stop()
+    assert not server.is_running()
+    server.stop()  # stopped already: nothing happens
+
+    server.start()  # the cluster is kept across restarts
+    try:
+        assert server.ensure_database("lifecycle") is False
+    finally:
+        server.stop()
+
+
+def test_postgres_start_failure_shows_the_server_log(test_stack: TestStack) -> None:
+    server = EmbeddedPostgres(
+        test_stack.base_dir / "pg-broken", find_free_port(), settings={"shared_buffers": "not-a-size"}
+    )
+    with pytest.raises(PostgresError) as failure:
+        server.start(timeout=20)
+    assert "server log" in str(failure.value)
+    assert "shared_buffers" in str(failure.value)
+    assert not server.is_running()
+
+
+def test_stack_env_resolves_connections_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from airflow.sdk import BaseHook
+
+    env = build_stack_env(
+        PROJECT_ROOT, tmp_path, 55432, "https://127.0.0.1:9443", tmp_path / "cert.pem", base_env={}
+    )
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+    warehouse = BaseHook.get_connection("crm_warehouse")
+    assert (warehouse.conn_type, warehouse.host, warehouse.port, warehouse.schema, warehouse.login) == (
+        "postgres",
+        "127.0.0.1",
+        55432,
+        "crm_warehouse",
+        "postgres",
+    )
+    marketing = BaseHook.get_connection("marketing_db")
+    assert (marketing.port, marketing.schema) == (55432, "marketing")
+
+    salesforce = BaseHook.get_connection("salesforce_default")
+    assert salesforce.conn_type == "salesforce"
+    assert salesforce.login == "etl@example.com"
+    assert salesforce.extra_dejson["domain"] == "127.0.0.1:9443/login"
+    assert salesforce.extra_dejson["version"] == "59.0"
+
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@127.0.0.1:55432/airflow")
+    assert env["AIRFLOW_HOME"] == str(tmp_path / "airflow")
+    assert env["REQUESTS_CA_BUNDLE"] == str(tmp_path / "cert.pem")
+    assert env["PYTHONPATH"].split(":")[:3] == [
+        str(PROJECT_ROOT / "plugins"),
+        str(PROJECT_ROOT / "dags"),
+        str(PROJECT_ROOT),
+    ]
+
+
+def test_env_file_is_sourceable_and_printing_masks_passwords(tmp_path: Path) -> None:
+    import subprocess
+
+    env = build_stack_env(PROJECT_ROOT, tmp_path, 55432, "https://127.0.0.1:9443", None, base_env={})
+    script = write_env_file(env, tmp_path / "env.sh")
+    shown = subprocess.run(
+        ["bash", "-c", f'source {script} && printf %s "$AIRFLOW_CONN_SALESFORCE_DEFAULT"'],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert json.loads(shown) == json.loads(env["AIRFLOW_CONN_SALESFORCE_DEFAULT"])
+
+    masked = redacted(env)
+    assert "emulator-password" not in json.dumps(masked)
+    assert "emulator-token" not in json.dumps(masked)
+    assert json.loads(masked["AIRFLOW_CONN_SALESFORCE_DEFAULT"])["login"] == "etl@example.com"
+
+
+def _load_smoke_dag():
+    spec = importlib.util.spec_from_file_location("smoke_stack", SMOKE_DAGS / "smoke_stack.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.smoke_stack_dag
+
+
+def test_dag_test_runs_on_the_postgres_metadata_db(
+    stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow import settings
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    # dag.test() first syncs the dags folder (the "dags-folder" bundle) to the metadata DB and
+    # refuses DAGs it did not find there. Airflow read the folder at import, so point both
+    # the setting and its import-time copy at the smoke DAGs.
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(SMOKE_DAGS))
+    monkeypatch.setattr(settings, "DAGS_FOLDER", str(SMOKE_DAGS))
+    assert stack_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("/airflow")
+
+    dag = _load_smoke_dag()
+    dag_run = dag.test()
+
+    assert dag_run.state == DagRunState.SUCCESS
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states == {"query_warehouse": TaskInstanceState.SUCCESS, "check": TaskInstanceState.SUCCESS}
