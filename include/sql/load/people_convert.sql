@@ -1,0 +1,35 @@
+-- A converted Lead hands its person over to the Contact it became. Placeholders: none.
+WITH linked AS (
+    UPDATE people p
+       SET contact_sf_id = COALESCE(p.contact_sf_id, i.converted_contact_id),
+           lead_sf_id = NULL,
+           sf_object = 'Contact',
+           updated_at = now()
+      FROM incoming i
+     WHERE i.is_converted AND NOT i.is_deleted AND i.skip_reason IS NULL
+       AND i.converted_contact_id IS NOT NULL
+       AND p.lead_sf_id = i.sf_id
+       AND (p.contact_sf_id = i.converted_contact_id
+            OR (p.contact_sf_id IS NULL
+                AND NOT EXISTS (SELECT 1 FROM people q WHERE q.contact_sf_id = i.converted_contact_id)))
+ RETURNING i.sf_id
+)
+UPDATE incoming SET outcome = 'updated' FROM linked WHERE incoming.sf_id = linked.sf_id;
+
+-- The Contact is already another person (a different email): this person is merged away.
+WITH merged AS (
+    UPDATE people p
+       SET lead_sf_id = NULL,
+           archived_at = COALESCE(p.archived_at, i.system_modstamp),
+           archive_reason = COALESCE(p.archive_reason, 'Lead converted into a Contact with another email'),
+           updated_at = now()
+      FROM incoming i
+     WHERE i.is_converted AND NOT i.is_deleted AND i.skip_reason IS NULL
+       AND p.lead_sf_id = i.sf_id AND p.contact_sf_id IS NULL
+ RETURNING i.sf_id
+)
+UPDATE incoming SET outcome = 'updated' FROM merged WHERE incoming.sf_id = merged.sf_id;
+
+-- Converted Leads carry no values of their own any more: their Contact does.
+UPDATE incoming SET skip_reason = 'converted_lead'
+ WHERE is_converted AND NOT is_deleted AND skip_reason IS NULL AND outcome IS NULL;

@@ -1,0 +1,18 @@
+-- Upsert a record table by Salesforce Id; unchanged rows are not rewritten.
+WITH upserted AS (
+    INSERT INTO {target} AS t (sf_id, {insert_cols})
+    SELECT i.sf_id, {select_cols}
+      FROM incoming i
+     WHERE NOT i.is_deleted AND i.skip_reason IS NULL
+    ON CONFLICT (sf_id) DO UPDATE
+       SET {set_list},
+           archived_at = NULL,
+           archive_reason = NULL,
+           updated_at = now()
+     WHERE ({lhs}, t.archived_at) IS DISTINCT FROM ({rhs}, NULL)
+ RETURNING t.sf_id, (xmax = 0) AS inserted
+)
+UPDATE incoming i
+   SET outcome = CASE WHEN u.inserted THEN 'created' ELSE 'updated' END
+  FROM upserted u
+ WHERE i.sf_id = u.sf_id;

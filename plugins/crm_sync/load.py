@@ -1,0 +1,161 @@
+"""Load a validated run into the marketing database.
+
+The transform runs in the warehouse (`transform.publish_query`); its rows are streamed by
+COPY into a temporary `incoming` table in the marketing database, where the SQL files of
+`include/sql/load/` upsert them in one transaction. Each incoming row ends with exactly one
+outcome: created, updated, archived, unchanged or skipped (with a reason).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from crm_sync.mapping.model import Conflict, Direction, FieldMap, ObjectMapping
+from crm_sync.sqlfiles import template
+from crm_sync.transform import SQL_TYPES, publish_columns, publish_query
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadResult:
+    """Outcome counts of one load, and the skipped rows to log in the warehouse."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    skipped: list[tuple[int, str, str]] = field(default_factory=list)  # row_id, sf_id, reason
+
+    @property
+    def loaded(self) -> int:
+        """Rows published: created + updated + archived + unchanged."""
+        return sum(self.counts[k] for k in ("created", "updated", "archived", "unchanged"))
+
+
+def _resolved(field_map: FieldMap, row: str, owns: sql.Composable) -> sql.Composable:
+    """The value a column takes on update, by the field's owner and conflict rule."""
+    col = sql.Identifier(field_map.target)
+    current = sql.SQL("{}.{}").format(sql.Identifier(row), col)
+    incoming = sql.SQL("EXCLUDED.{}").format(col)
+    if field_map.direction is Direction.BOTH and field_map.conflict is Conflict.TRUE_WINS:
+        return sql.SQL("(COALESCE({}, false) OR COALESCE({}, false))").format(current, incoming)
+    if field_map.direction is Direction.BOTH and field_map.conflict is Conflict.MARKETING_WINS:
+        return sql.SQL("COALESCE({}, {})").format(current, incoming)
+    # from_crm, crm_wins and latest_wins: the changed Salesforce record is the latest change
+    # the inbound sync sees (write-back of marketing edits is the outbound direction's job).
+    return sql.SQL("CASE WHEN {} THEN {} ELSE {} END").format(owns, incoming, current)
+
+
+def _fragments(mapping: ObjectMapping, row: str, owns: sql.Composable) -> dict[str, sql.Composable]:
+    fields = mapping.loaded_fields
+    updatable = [f for f in fields if not (mapping.is_people and f.target == "email")]
+    cols = [sql.Identifier(f.target) for f in fields]
+    return {
+        "insert_cols": sql.SQL(", ").join(cols),
+        "select_cols": sql.SQL(", ").join(sql.SQL("i.{}").format(c) for c in cols),
+        "set_list": sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(f.target), _resolved(f, row, owns)) for f in updatable),
+        "lhs": sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(row), sql.Identifier(f.target))
+                                  for f in updatable),
+        "rhs": sql.SQL(", ").join(_resolved(f, row, owns) for f in updatable),
+        "object": sql.Literal(mapping.object),
+        "target": sql.Identifier(mapping.target),
+    }
+
+
+def load_statements(mapping: ObjectMapping) -> list[sql.Composed]:
+    """The ordered statements that load `incoming` into the mapping's target table."""
+    if mapping.is_people:
+        is_lead = mapping.object.lower() == "lead"
+        idcol, othercol = ("lead_sf_id", "contact_sf_id") if is_lead else ("contact_sf_id", "lead_sf_id")
+        owns = sql.SQL("(p.contact_sf_id IS NULL OR p.archived_at IS NOT NULL)") if is_lead else sql.SQL("true")
+        parts = _fragments(mapping, "p", owns) | {
+            "idcol": sql.Identifier(idcol),
+            "othercol": sql.Identifier(othercol),
+            "other_object": sql.Literal("Contact" if is_lead else "Lead"),
+            "owns": owns,
+        }
+        files = (["people_convert.sql"] if is_lead else []) + ["people_duplicates.sql"]
+        if mapping.mode == "update_only":
+            files.append("update_only_people.sql")
+        files += ["people_email_change.sql", "people_upsert.sql", "people_delete.sql"]
+    else:
+        parts = _fragments(mapping, "t", sql.SQL("true"))
+        files = []
+        if mapping.match_key != "sf_id":
+            parts["mk"] = sql.Identifier(mapping.match_key)
+            files.append("records_match_key.sql")
+        if mapping.mode == "update_only":
+            files.append("update_only_records.sql")
+        files += ["records_upsert.sql", "records_delete.sql"]
+    return [template(f"load/{name}", **parts) for name in files]
+
+
+def ensure_target_table(conn: psycopg.Connection, mapping: ObjectMapping) -> list[str]:
+    """Create a custom object's target table, and add newly mapped columns to any target.
+
+    Built-in tables come from migrations; this makes a mapping file for a new object (or a
+    new field) work without a code change. Returns the columns it added.
+    """
+    target = sql.Identifier(mapping.target)
+    conn.execute(sql.SQL(
+        "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, sf_id text UNIQUE,"
+        " archived_at timestamptz, archive_reason text,"
+        " created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now())"
+    ).format(target))
+    existing = {row[0] for row in conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+        " AND table_name = %s", (mapping.target,))}
+    added = []
+    for f in mapping.loaded_fields:
+        if f.target not in existing:
+            kind = "text" if f.values else SQL_TYPES[f.type]
+            conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                target, sql.Identifier(f.target), sql.SQL(kind)))
+            added.append(f.target)
+    if mapping.match_key != "sf_id" and mapping.match_key in added and not mapping.is_people:
+        conn.execute(sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
+            sql.Identifier(f"{mapping.target}_{mapping.match_key}_key"), target, sql.Identifier(mapping.match_key)))
+    if added:
+        log.info("added column(s) %s to marketing table %s", ", ".join(added), mapping.target)
+    return added
+
+
+def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mapping: ObjectMapping,
+             run_id: int) -> LoadResult:
+    """Stream the run's transformed rows into the marketing database and upsert them.
+
+    The marketing transaction commits before this returns; the caller records the counts
+    (and only then advances the watermark).
+    """
+    columns = publish_columns(mapping)
+    with marketing.transaction():
+        marketing.execute(sql.SQL(
+            "CREATE TEMP TABLE incoming ({cols}, skip_reason text, outcome text) ON COMMIT DROP"
+        ).format(cols=sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind)) for name, kind in columns)))
+        copy_out = sql.SQL("COPY ({}) TO STDOUT").format(publish_query(mapping))
+        copy_in = sql.SQL("COPY incoming ({}) FROM STDIN").format(
+            sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns))
+        with warehouse.cursor() as src, marketing.cursor() as dst:
+            with src.copy(copy_out, {"run_id": run_id}) as reader, dst.copy(copy_in) as writer:
+                for block in reader:
+                    writer.write(block)
+        marketing.execute("CREATE INDEX ON incoming (sf_id)")
+        marketing.execute("ANALYZE incoming")
+        for statement in load_statements(mapping):
+            marketing.execute(statement)
+        result = LoadResult()
+        rows = marketing.execute(
+            "SELECT row_id, sf_id, skip_reason, COALESCE(outcome, 'unchanged') FROM incoming").fetchall()
+    warehouse.commit()  # end the read transaction of the COPY
+    for row_id, sf_id, skip_reason, outcome in rows:
+        if skip_reason:
+            result.counts["skipped"] += 1
+            result.skipped.append((row_id, sf_id, skip_reason))
+        else:
+            result.counts[outcome] += 1
+    return result

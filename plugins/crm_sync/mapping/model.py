@@ -1,0 +1,229 @@
+"""The schema of a mapping file (`include/mappings/<object>.yaml`).
+
+A mapping says which Salesforce fields of one object land in which marketing columns, how
+they are cleaned and checked, who owns each field, and how a Salesforce record finds its
+marketing row. Validation is strict: an unknown key or a bad value fails with the field
+named, so a typo never silently changes what is synced.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SF_NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
+SQL_NAME = r"^[a-z][a-z0-9_]{0,62}$"
+
+# Targets with their own load logic; any other target is a plain table keyed by sf_id.
+PEOPLE_TARGET = "people"
+
+
+class Direction(StrEnum):
+    """Who owns a field."""
+
+    FROM_CRM = "from_crm"  # Salesforce owns it; marketing edits are overwritten
+    TO_CRM = "to_crm"  # marketing owns it; written back to Salesforce
+    BOTH = "both"  # either side may change it; `conflict` decides
+
+
+class Conflict(StrEnum):
+    """How a `both` field resolves when the two sides disagree."""
+
+    CRM_WINS = "crm_wins"
+    MARKETING_WINS = "marketing_wins"
+    LATEST_WINS = "latest_wins"
+    TRUE_WINS = "true_wins"
+
+
+class Transform(StrEnum):
+    """Value clean-ups applied in the warehouse transform (SQL)."""
+
+    NONE = "none"
+    TRIM = "trim"
+    LOWER_TRIM = "lower_trim"
+    UPPER_TRIM = "upper_trim"
+
+
+class ColumnType(StrEnum):
+    """The marketing column type a field is cast to."""
+
+    TEXT = "text"
+    INTEGER = "integer"
+    NUMERIC = "numeric"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+
+
+class Check(StrEnum):
+    """Format checks beyond type and length."""
+
+    EMAIL = "email"
+
+
+class FieldMap(BaseModel):
+    """One Salesforce field mapped to one marketing column."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Annotated[str, Field(pattern=SF_NAME, max_length=80)]
+    target: Annotated[str, Field(pattern=SQL_NAME)]
+    type: ColumnType = ColumnType.TEXT
+    transform: Transform = Transform.NONE
+    required: bool = False
+    check: Check | None = None
+    max_length: Annotated[int, Field(gt=0)] | None = None
+    values: Annotated[str, Field(pattern=SQL_NAME)] | None = None
+    direction: Direction = Direction.FROM_CRM
+    conflict: Conflict | None = None
+
+    @model_validator(mode="after")
+    def _conflict_only_for_both(self) -> FieldMap:
+        if self.direction is Direction.BOTH and self.conflict is None:
+            raise ValueError(f"field {self.source}: direction 'both' needs a conflict rule")
+        if self.direction is not Direction.BOTH and self.conflict is not None:
+            raise ValueError(f"field {self.source}: a conflict rule is only for direction 'both'")
+        if self.values is not None and self.type is not ColumnType.TEXT:
+            raise ValueError(f"field {self.source}: a value map produces text; drop `type`")
+        return self
+
+    @property
+    def loads_from_crm(self) -> bool:
+        """True when the Salesforce value is loaded into the marketing column."""
+        return self.direction is not Direction.TO_CRM
+
+
+class Expectation(BaseModel):
+    """A hand-written Great Expectations expectation added to the generated suite."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Annotated[str, Field(pattern=r"^expect_[a-z_]+$")]
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    level: Literal["row", "batch"] = "row"
+
+
+# A SOQL WHERE condition kept deliberately small: field comparisons, IN lists, LIKE, null
+# tests, AND/OR/NOT and parentheses. No sub-queries and no clause keywords.
+_FILTER_FORBIDDEN = re.compile(r"\b(SELECT|FROM|LIMIT|OFFSET|ORDER|GROUP|HAVING)\b|;", re.IGNORECASE)
+_FILTER_TOKEN = re.compile(
+    r"""\s*(?:
+        '(?:[^'\\]|\\.)*'            # string literal
+      | \d{4}-\d{2}-\d{2}(?:T[\d:.]+(?:Z|[+-]\d{2}:?\d{2}))?  # date / datetime literal
+      | -?\d+(?:\.\d+)?             # number
+      | !=|<>|<=|>=|=|<|>           # comparison
+      | [(),]                       # grouping and lists
+      | [A-Za-z_][A-Za-z0-9_.]*     # names and keywords
+    )""",
+    re.VERBOSE,
+)
+
+
+def check_soql_filter(condition: str) -> str:
+    """Validate a list-based-sync filter and return it stripped.
+
+    Raises:
+        ValueError: naming what is wrong with the condition.
+    """
+    text = condition.strip()
+    if not text:
+        raise ValueError("filter is empty")
+    if _FILTER_FORBIDDEN.search(text):
+        raise ValueError(f"filter {text!r}: only a WHERE condition is allowed")
+    pos, depth = 0, 0
+    while pos < len(text):
+        match = _FILTER_TOKEN.match(text, pos)
+        if not match or match.end() == pos:
+            raise ValueError(f"filter {text!r}: cannot read it at position {pos}: {text[pos:pos + 20]!r}")
+        token = match.group().strip()
+        depth += token == "("
+        depth -= token == ")"
+        if depth < 0:
+            raise ValueError(f"filter {text!r}: unbalanced parentheses")
+        pos = match.end()
+    if depth:
+        raise ValueError(f"filter {text!r}: unbalanced parentheses")
+    return text
+
+
+class ObjectMapping(BaseModel):
+    """The whole mapping of one Salesforce object."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    object: Annotated[str, Field(pattern=SF_NAME, max_length=80)]
+    target: Annotated[str, Field(pattern=SQL_NAME)]
+    match_key: Annotated[str, Field(pattern=SQL_NAME)] = "sf_id"
+    on_missing_match_key: Literal["skip", "quarantine", "sf_id"] = "skip"
+    mode: Literal["create_and_update", "update_only"] = "create_and_update"
+    filter: str | None = None
+    schedule: str | None = None
+    fields: Annotated[list[FieldMap], Field(min_length=1)]
+    expectations: list[Expectation] = Field(default_factory=list)
+    quarantine_threshold: Annotated[float, Field(ge=0, le=1)] | None = None
+
+    @field_validator("filter")
+    @classmethod
+    def _valid_filter(cls, value: str | None) -> str | None:
+        return None if value is None else check_soql_filter(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ObjectMapping:
+        seen_sources: set[str] = set()
+        seen_targets: set[str] = set()
+        for field in self.fields:
+            if field.source.lower() in seen_sources:
+                raise ValueError(f"field {field.source}: mapped twice")
+            if field.target in seen_targets:
+                raise ValueError(f"field {field.source}: target column {field.target!r} used twice")
+            if field.target in RESERVED_COLUMNS:
+                raise ValueError(f"field {field.source}: target column {field.target!r} is reserved")
+            seen_sources.add(field.source.lower())
+            seen_targets.add(field.target)
+        if self.match_key != "sf_id" and self.match_key not in seen_targets:
+            raise ValueError(f"match_key {self.match_key!r} is not the target of any field")
+        if self.target == PEOPLE_TARGET and self.match_key != "email":
+            raise ValueError("target 'people' is matched by email: set match_key: email")
+        if self.target == PEOPLE_TARGET and self.on_missing_match_key == "sf_id":
+            raise ValueError("on_missing_match_key: a person needs an email; use skip or quarantine")
+        if self.match_key != "sf_id" and self.match_field.direction is Direction.TO_CRM:
+            raise ValueError(f"match_key {self.match_key!r} must come from Salesforce, not be to_crm")
+        return self
+
+    @property
+    def dag_id(self) -> str:
+        """The id of this object's differential DAG."""
+        return f"crm_differential_{self.object.lower()}"
+
+    @property
+    def is_people(self) -> bool:
+        """True for Leads and Contacts, which merge into one person per email."""
+        return self.target == PEOPLE_TARGET
+
+    @property
+    def match_field(self) -> FieldMap:
+        """The field whose target is the match key (not defined for sf_id matching)."""
+        for field in self.fields:
+            if field.target == self.match_key:
+                return field
+        raise KeyError(self.match_key)
+
+    @property
+    def loaded_fields(self) -> list[FieldMap]:
+        """Fields whose Salesforce value is loaded into the marketing side."""
+        return [f for f in self.fields if f.loads_from_crm]
+
+    @property
+    def value_map_names(self) -> list[str]:
+        """Names of the value maps this mapping uses, sorted."""
+        return sorted({f.values for f in self.fields if f.values})
+
+
+# Columns the sync itself manages on every target table.
+RESERVED_COLUMNS = frozenset(
+    {"id", "sf_id", "lead_sf_id", "contact_sf_id", "archived_at", "archive_reason", "created_at",
+     "updated_at", "sf_object"}
+)

@@ -1,0 +1,47 @@
+"""Turn Salesforce records (REST JSON or Bulk CSV) into staging rows (pure functions)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from crm_sync.salesforce import FieldInfo
+
+StagingRow = tuple[str, str, bool, dict[str, Any]]  # sf_id, SystemModstamp, IsDeleted, payload
+
+_NUMBER_TYPES = {"double", "currency", "percent"}
+
+
+def from_rest(record: Mapping[str, Any]) -> StagingRow:
+    """A REST query record (with `attributes`) as a staging row."""
+    payload = {key: value for key, value in record.items() if key != "attributes"}
+    return payload["Id"], payload["SystemModstamp"], bool(payload["IsDeleted"]), payload
+
+
+def _typed(value: str, field: FieldInfo | None) -> Any:
+    """A Bulk CSV cell as the JSON value REST would have returned."""
+    if value == "":
+        return None  # Bulk CSV cannot tell null from an empty string; Salesforce stores null
+    kind = field.type if field else "string"
+    if kind == "boolean":
+        return value == "true"
+    if kind == "int":
+        return int(value)
+    if kind in _NUMBER_TYPES:
+        return float(value)
+    return value
+
+
+def from_bulk_csv(page: str, fields: Mapping[str, FieldInfo]) -> Iterator[StagingRow]:
+    """Staging rows from one Bulk API 2.0 CSV page (header row first)."""
+    reader = csv.reader(io.StringIO(page))
+    header = next(reader, None)
+    if not header:
+        return
+    infos = [fields.get(name.lower()) for name in header]
+    for cells in reader:
+        payload = {name: _typed(cell, info) for name, cell, info in zip(header, cells, infos, strict=True)}
+        yield payload["Id"], payload["SystemModstamp"], bool(payload["IsDeleted"]), payload
+

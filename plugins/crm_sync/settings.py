@@ -1,0 +1,78 @@
+"""Settings of the sync, read from the environment (documented in docs/configuration.md)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+class SettingsError(ValueError):
+    """A setting has a value the sync cannot use."""
+
+
+def _int(name: str, default: int, low: int, high: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r}: expected a whole number") from exc
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={value}: must be between {low} and {high}")
+    return value
+
+
+def _float(name: str, default: float, low: float, high: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r}: expected a number") from exc
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={value}: must be between {low} and {high}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All tunables of the differential sync."""
+
+    interval_minutes: int
+    lookback_seconds: int
+    safety_lag_seconds: int
+    bulk_threshold: int
+    bulk_page_size: int
+    quarantine_threshold: float
+    staging_retention_days: int
+    salesforce_conn_id: str
+    warehouse_conn_id: str
+    marketing_conn_id: str
+
+    @property
+    def interval(self) -> timedelta:
+        """The differential schedule as a timedelta."""
+        return timedelta(minutes=self.interval_minutes)
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment.
+
+    Raises:
+        SettingsError: naming the variable and the allowed range.
+    """
+    return Settings(
+        interval_minutes=_int("CRM_SYNC_INTERVAL_MINUTES", 60, 5, 24 * 60),
+        lookback_seconds=_int("CRM_SYNC_LOOKBACK_SECONDS", 300, 0, 7 * 24 * 3600),
+        safety_lag_seconds=_int("CRM_SYNC_SAFETY_LAG_SECONDS", 15, 0, 3600),
+        bulk_threshold=_int("CRM_SYNC_BULK_THRESHOLD", 10_000, 1, 100_000_000),
+        bulk_page_size=_int("CRM_SYNC_BULK_PAGE_SIZE", 50_000, 100, 1_000_000),
+        quarantine_threshold=_float("CRM_SYNC_QUARANTINE_THRESHOLD", 0.2, 0.0, 1.0),
+        staging_retention_days=_int("CRM_SYNC_STAGING_RETENTION_DAYS", 7, 1, 3650),
+        salesforce_conn_id=os.environ.get("CRM_SYNC_SALESFORCE_CONN_ID", "salesforce_default"),
+        warehouse_conn_id=os.environ.get("CRM_SYNC_WAREHOUSE_CONN_ID", "crm_warehouse"),
+        marketing_conn_id=os.environ.get("CRM_SYNC_MARKETING_CONN_ID", "marketing_db"),
+    )

@@ -1,0 +1,117 @@
+"""SQL generated from a mapping: the projections the validate and load steps run.
+
+Everything here composes SQL with psycopg.sql (identifiers quoted, values as literals of
+the mapping itself, never of record data); nothing touches a database.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from crm_sync.mapping.model import ColumnType, FieldMap, ObjectMapping, Transform
+
+SQL_TYPES = {
+    ColumnType.TEXT: "text",
+    ColumnType.INTEGER: "integer",
+    ColumnType.NUMERIC: "numeric",
+    ColumnType.BOOLEAN: "boolean",
+    ColumnType.DATE: "date",
+    ColumnType.TIMESTAMP: "timestamptz",
+}
+
+# Lead conversion columns carried to the people loader (see soql.EXTRA_FIELDS).
+LEAD_EXTRA_COLUMNS = (("IsConverted", "is_converted", "boolean"),
+                      ("ConvertedContactId", "converted_contact_id", "text"))
+
+
+def text_expression(field: FieldMap, row: str = "r") -> sql.Composable:
+    """The field's value as text after its transform, with empty strings as NULL."""
+    raw = sql.SQL("{}.payload ->> {}").format(sql.Identifier(row), sql.Literal(field.source))
+    if field.transform is Transform.TRIM:
+        raw = sql.SQL("btrim({})").format(raw)
+    elif field.transform is Transform.LOWER_TRIM:
+        raw = sql.SQL("lower(btrim({}))").format(raw)
+    elif field.transform is Transform.UPPER_TRIM:
+        raw = sql.SQL("upper(btrim({}))").format(raw)
+    return sql.SQL("NULLIF({}, '')").format(raw)
+
+
+def value_map_alias(field: FieldMap) -> sql.Identifier:
+    """The join alias of a field's value map."""
+    return sql.Identifier(f"vm_{field.target}")
+
+
+def typed_expression(field: FieldMap) -> sql.Composable:
+    """The marketing value of a field: value-mapped or cast to its column type."""
+    if field.values:
+        return sql.SQL("{}.marketing_value").format(value_map_alias(field))
+    text = text_expression(field)
+    if field.type is ColumnType.TEXT:
+        return text
+    if field.type is ColumnType.INTEGER:
+        return sql.SQL("({})::numeric::integer").format(text)
+    return sql.SQL("({})::{}").format(text, sql.SQL(SQL_TYPES[field.type]))
+
+
+def _run_rows_filter() -> sql.Composable:
+    """Rows of the run that are neither skipped nor quarantined."""
+    return sql.SQL(
+        "r.run_id = %(run_id)s"
+        " AND NOT EXISTS (SELECT 1 FROM crm_sync.skipped s WHERE s.run_id = r.run_id AND s.row_id = r.row_id)"
+        " AND NOT EXISTS (SELECT 1 FROM crm_quarantine.records q WHERE q.run_id = r.run_id AND q.row_id = r.row_id)"
+    )
+
+
+def validation_query(mapping: ObjectMapping, run_id: int) -> str:
+    """The rows Great Expectations checks: live, not skipped, one text column per field.
+
+    Returned as a plain string with the run id inlined, because GX takes a query text.
+    """
+    columns = [sql.SQL("r.row_id"), sql.SQL("r.sf_id"), sql.SQL("r.system_modstamp")]
+    columns += [sql.SQL("{} AS {}").format(text_expression(f), sql.Identifier(f.target)) for f in mapping.fields]
+    query = sql.SQL(
+        "SELECT {columns} FROM crm_staging.records r WHERE r.run_id = {run_id} AND NOT r.is_deleted"
+        " AND NOT EXISTS (SELECT 1 FROM crm_sync.skipped s WHERE s.run_id = r.run_id AND s.row_id = r.row_id)"
+    ).format(columns=sql.SQL(", ").join(columns), run_id=sql.Literal(int(run_id)))
+    return query.as_string(None)
+
+
+def missing_match_key_condition(mapping: ObjectMapping) -> sql.Composable | None:
+    """The condition of live rows that have no match key (None when matching by sf_id)."""
+    if mapping.match_key == "sf_id":
+        return None
+    return sql.SQL("{} IS NULL").format(text_expression(mapping.match_field))
+
+
+def publish_columns(mapping: ObjectMapping) -> list[tuple[str, str]]:
+    """(column, SQL type) of the rows handed to the marketing loader, in order."""
+    columns = [("row_id", "bigint"), ("sf_id", "text"), ("is_deleted", "boolean"),
+               ("system_modstamp", "timestamptz")]
+    columns += [(f.target, "text" if f.values else SQL_TYPES[f.type]) for f in mapping.loaded_fields]
+    if mapping.object.lower() == "lead":
+        columns += [(name, kind) for _, name, kind in LEAD_EXTRA_COLUMNS]
+    return columns
+
+
+def publish_query(mapping: ObjectMapping) -> sql.Composed:
+    """The transform: typed, value-mapped rows of a run, bound by `%(run_id)s`."""
+    selected = [sql.SQL("r.row_id"), sql.SQL("r.sf_id"), sql.SQL("r.is_deleted"), sql.SQL("r.system_modstamp")]
+    joins: list[sql.Composable] = []
+    for field in mapping.loaded_fields:
+        selected.append(sql.SQL("CASE WHEN r.is_deleted THEN NULL ELSE {} END AS {}").format(
+            typed_expression(field), sql.Identifier(field.target)))
+        if field.values:
+            alias = value_map_alias(field)
+            joins.append(sql.SQL(
+                "LEFT JOIN crm_mapping.value_maps {alias} ON {alias}.map_name = {name}"
+                " AND {alias}.crm_value = {value}"
+            ).format(alias=alias, name=sql.Literal(field.values), value=text_expression(field)))
+    if mapping.object.lower() == "lead":
+        for source, name, kind in LEAD_EXTRA_COLUMNS:
+            selected.append(sql.SQL("(r.payload ->> {})::{} AS {}").format(
+                sql.Literal(source), sql.SQL(kind), sql.Identifier(name)))
+    return sql.SQL("SELECT {selected} FROM crm_staging.records r {joins} WHERE {where}").format(
+        selected=sql.SQL(", ").join(selected),
+        joins=sql.SQL(" ").join(joins),
+        where=_run_rows_filter(),
+    )
