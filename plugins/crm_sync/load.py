@@ -153,7 +153,9 @@ def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mappi
             "SELECT row_id, sf_id, skip_reason, COALESCE(outcome, 'unchanged') FROM incoming").fetchall()
     warehouse.commit()  # end the read transaction of the COPY
     for row_id, sf_id, skip_reason, outcome in rows:
-        if skip_reason:
+        # A row with an outcome and a skip reason changed something, then stopped (a
+        # converted Lead handing its person to the Contact): it counts by its outcome.
+        if skip_reason and outcome == "unchanged":
             result.counts["skipped"] += 1
             result.skipped.append((row_id, sf_id, skip_reason))
         else:

@@ -47,6 +47,7 @@ class Settings:
     bulk_threshold: int
     bulk_page_size: int
     quarantine_threshold: float
+    quarantine_min_rows: int
     staging_retention_days: int
     salesforce_conn_id: str
     warehouse_conn_id: str
@@ -71,6 +72,7 @@ def load_settings() -> Settings:
         bulk_threshold=_int("CRM_SYNC_BULK_THRESHOLD", 10_000, 1, 100_000_000),
         bulk_page_size=_int("CRM_SYNC_BULK_PAGE_SIZE", 50_000, 100, 1_000_000),
         quarantine_threshold=_float("CRM_SYNC_QUARANTINE_THRESHOLD", 0.2, 0.0, 1.0),
+        quarantine_min_rows=_int("CRM_SYNC_QUARANTINE_MIN_ROWS", 50, 0, 100_000_000),
         staging_retention_days=_int("CRM_SYNC_STAGING_RETENTION_DAYS", 7, 1, 3650),
         salesforce_conn_id=os.environ.get("CRM_SYNC_SALESFORCE_CONN_ID", "salesforce_default"),
         warehouse_conn_id=os.environ.get("CRM_SYNC_WAREHOUSE_CONN_ID", "crm_warehouse"),

@@ -30,6 +30,7 @@ WITH merged AS (
 )
 UPDATE incoming SET outcome = 'updated' FROM merged WHERE incoming.sf_id = merged.sf_id;
 
--- Converted Leads carry no values of their own any more: their Contact does.
+-- Converted Leads carry no values of their own any more: their Contact does. They stop
+-- here (a row linked above keeps its outcome 'updated'; the others count as skipped).
 UPDATE incoming SET skip_reason = 'converted_lead'
- WHERE is_converted AND NOT is_deleted AND skip_reason IS NULL AND outcome IS NULL;
+ WHERE is_converted AND NOT is_deleted AND skip_reason IS NULL;

@@ -1,0 +1,289 @@
+"""The steps of a sync run, callable with or without Airflow.
+
+prepare -> extract -> validate -> load -> finalize. Each step opens its own connections
+(by Airflow connection id), records what it did in the run's sync log row, and can be
+retried: extract re-stages its batch, validate re-derives its verdicts, load is an upsert,
+and the watermark moves only in finalize, after the data it covers is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from crm_sync import runs
+from crm_sync.db import connect, sqlalchemy_url
+from crm_sync.load import ensure_target_table, load_run
+from crm_sync.mapping.loader import MappingSet, load_mappings
+from crm_sync.mapping.model import ObjectMapping
+from crm_sync.migrations import migrate
+from crm_sync.normalize import from_bulk_csv, from_rest
+from crm_sync.paths import mappings_dir
+from crm_sync.salesforce import SalesforceClient
+from crm_sync.settings import Settings, load_settings
+from crm_sync.soql import count_query, extract_fields, select_query, window_condition
+from crm_sync.staging import stage_rows
+from crm_sync.summary import format_summary
+from crm_sync.transform import missing_match_key_condition, validation_query
+
+log = logging.getLogger(__name__)
+
+
+class BatchRejected(RuntimeError):
+    """Validation rejected the whole batch; nothing of it is published."""
+
+
+class SyncSkipped(RuntimeError):
+    """The run must not sync now (e.g. a full sync holds the lock)."""
+
+
+def _config(object_name: str) -> tuple[Settings, MappingSet, ObjectMapping]:
+    settings = load_settings()
+    mapping_set = load_mappings(mappings_dir())
+    return settings, mapping_set, mapping_set.get(object_name)
+
+
+@contextmanager
+def _step(conn: psycopg.Connection, run_id: int, name: str) -> Iterator[None]:
+    """Time a step; on failure roll back, mark the run failed with the error, re-raise."""
+    started = time.monotonic()
+    try:
+        yield
+    except Exception as exc:
+        conn.rollback()
+        runs.update_run(conn, run_id, status="failed", error=f"{name}: {exc}"[:4000],
+                        finished_at=datetime.now(UTC), duration=(name, time.monotonic() - started))
+        conn.commit()
+        raise
+    runs.update_run(conn, run_id, duration=(name, time.monotonic() - started))
+    conn.commit()
+
+
+def load_mapping_tables(conn: psycopg.Connection, mapping_set: MappingSet) -> None:
+    """Replace the warehouse mapping tables with the content of the mapping files."""
+    conn.execute("DELETE FROM crm_mapping.field_maps")
+    conn.execute("DELETE FROM crm_mapping.value_maps")
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO crm_mapping.field_maps (object, source, target, target_table, column_type,"
+            " transform, direction, conflict, value_map) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(m.object, f.source, f.target, m.target, f.type.value, f.transform.value, f.direction.value,
+              f.conflict.value if f.conflict else None, f.values) for m in mapping_set.objects for f in m.fields],
+        )
+        cur.executemany(
+            "INSERT INTO crm_mapping.value_maps (map_name, crm_value, marketing_value) VALUES (%s, %s, %s)",
+            [(vm.name, crm, mkt) for vm in mapping_set.value_maps.values() for crm, mkt in vm.pairs],
+        )
+
+
+def prepare(object_name: str, *, dag_run_id: str | None = None) -> None:
+    """Apply migrations, reload the mapping tables, make sure the target table exists.
+
+    Raises:
+        SyncSkipped: when a full sync holds the lock (a skipped run is logged).
+    """
+    settings, mapping_set, mapping = _config(object_name)
+    with connect(settings.warehouse_conn_id) as wh:
+        applied = migrate(wh, "warehouse")
+        if applied:
+            log.info("warehouse migrations applied: %s", ", ".join(applied))
+        holder = runs.lock_holder(wh, runs.FULL_SYNC_LOCK)
+        if holder:
+            reason = f"full sync {holder} is running; differential syncs wait for it"
+            run_id = runs.start_run(wh, object_name=mapping.object, kind="differential", dag_run_id=dag_run_id,
+                                    window_start=None, window_end=None, watermark_before=None)
+            runs.update_run(wh, run_id, status="skipped", error=reason, finished_at=datetime.now(UTC))
+            wh.commit()
+            raise SyncSkipped(reason)
+        load_mapping_tables(wh, mapping_set)
+        wh.commit()
+    with connect(settings.marketing_conn_id) as mk:
+        applied = migrate(mk, "marketing")
+        if applied:
+            log.info("marketing migrations applied: %s", ", ".join(applied))
+        ensure_target_table(mk, mapping)
+        mk.commit()
+
+
+def extract(object_name: str, *, dag_run_id: str | None = None, now: datetime | None = None) -> int:
+    """Extract the records changed in the object's window into staging; returns the run id.
+
+    The window is half-open: `[watermark - lookback, now - safety_lag)`; with no watermark
+    yet, everything before the upper bound (the initial import).
+    """
+    settings, _, mapping = _config(object_name)
+    run_start = now or datetime.now(UTC)
+    with connect(settings.warehouse_conn_id) as wh:
+        watermark = runs.get_watermark(wh, mapping.object)
+        window_end = run_start - timedelta(seconds=settings.safety_lag_seconds)
+        window_start = None if watermark is None else watermark - timedelta(seconds=settings.lookback_seconds)
+        run_id = runs.start_run(wh, object_name=mapping.object, kind="differential", dag_run_id=dag_run_id,
+                                window_start=window_start, window_end=window_end, watermark_before=watermark)
+        wh.commit()
+        log.info("run %d: %s window [%s, %s)%s", run_id, mapping.object, window_start or "beginning",
+                 window_end, "" if watermark else " (initial import: no watermark yet)")
+        with _step(wh, run_id, "extract"):
+            stage_window(wh, run_id, mapping, settings, window_start, window_end)
+    return run_id
+
+
+def stage_window(wh: psycopg.Connection, run_id: int, mapping: ObjectMapping, settings: Settings,
+                 window_start: datetime | None, window_end: datetime) -> None:
+    """Describe, count, and stream the window's records into staging (REST or Bulk 2.0)."""
+    sf = SalesforceClient.from_connection(settings.salesforce_conn_id)
+    fields = extract_fields(mapping)
+    infos = sf.check_fields(mapping.object, fields, f"{mapping.object.lower()}.yaml")
+    condition = window_condition(mapping, window_start, window_end)
+    total = sf.count(count_query(mapping, condition))
+    method = "bulk" if total > settings.bulk_threshold else "rest"
+    query = select_query(mapping, fields, condition)
+    log.info("run %d: %d %s record(s) in the window; extracting with %s", run_id, total, mapping.object,
+             "Bulk API 2.0" if method == "bulk" else "REST queryAll")
+    if method == "bulk":
+        rows = (row for page in sf.iter_bulk_pages(mapping.object, query, settings.bulk_page_size)
+                for row in from_bulk_csv(page, infos))
+    else:
+        rows = (from_rest(record) for page in sf.iter_rest_pages(query) for record in page)
+    staged = stage_rows(wh, run_id, rows, expected=total)
+    runs.update_run(wh, run_id, extracted=staged, staged=staged, api_calls=sf.api_calls,
+                    extract_method=method, status="extracted")
+
+
+def _classify(wh: psycopg.Connection, run_id: int, mapping: ObjectMapping) -> None:
+    """Record the rows skipped before validation: superseded versions and missing match keys."""
+    wh.execute("DELETE FROM crm_sync.skipped WHERE run_id = %s", (run_id,))
+    wh.execute(
+        "INSERT INTO crm_sync.skipped (run_id, row_id, sf_id, reason)"
+        " SELECT run_id, row_id, sf_id, 'superseded_in_batch' FROM ("
+        "   SELECT run_id, row_id, sf_id, row_number() OVER (PARTITION BY sf_id"
+        "          ORDER BY system_modstamp DESC, row_id DESC) AS version"
+        "     FROM crm_staging.records WHERE run_id = %s) v WHERE version > 1",
+        (run_id,),
+    )
+    missing = missing_match_key_condition(mapping)
+    if missing is not None and mapping.on_missing_match_key == "skip":
+        wh.execute(sql.SQL(
+            "INSERT INTO crm_sync.skipped (run_id, row_id, sf_id, reason)"
+            " SELECT r.run_id, r.row_id, r.sf_id, {reason} FROM crm_staging.records r"
+            " WHERE r.run_id = %(run_id)s AND NOT r.is_deleted AND {missing}"
+            " ON CONFLICT DO NOTHING"
+        ).format(reason=sql.Literal(f"missing_match_key:{mapping.match_field.source}"), missing=missing),
+            {"run_id": run_id})
+
+
+def _record_quarantine(wh: psycopg.Connection, run_id: int, object_name: str,
+                       failures: dict[int, list[str]]) -> None:
+    wh.execute("DELETE FROM crm_quarantine.records WHERE run_id = %s", (run_id,))
+    if not failures:
+        return
+    row_ids = list(failures)
+    reasons = ["\n".join(failures[row_id]) for row_id in row_ids]
+    wh.execute(
+        "INSERT INTO crm_quarantine.records (run_id, row_id, object, sf_id, reasons, payload)"
+        " SELECT r.run_id, r.row_id, %s, r.sf_id, string_to_array(f.reasons, E'\\n'), r.payload"
+        "   FROM unnest(%s::bigint[], %s::text[]) AS f(row_id, reasons)"
+        "   JOIN crm_staging.records r ON r.row_id = f.row_id AND r.run_id = %s",
+        (object_name, row_ids, reasons, run_id),
+    )
+
+
+def validate(run_id: int) -> dict[str, Any]:
+    """Validate the run's batch with Great Expectations; quarantine failing rows.
+
+    Raises:
+        BatchRejected: when a batch-level expectation fails or the quarantined share is
+            above the threshold (the run is marked failed; nothing is published).
+    """
+    from crm_sync.validation import validate_batch
+
+    settings = load_settings()
+    with connect(settings.warehouse_conn_id) as wh:
+        object_name = runs.get_run(wh, run_id)["object"]
+        _, mapping_set, mapping = _config(object_name)
+        with _step(wh, run_id, "validate"):
+            _classify(wh, run_id, mapping)
+            wh.commit()
+            outcome = validate_batch(
+                mapping, mapping_set.value_maps, connection_string=sqlalchemy_url(settings.warehouse_conn_id),
+                query=validation_query(mapping, run_id),
+                skip_null_match_key=mapping.on_missing_match_key == "skip",
+            )
+            _record_quarantine(wh, run_id, mapping.object, outcome.row_failures)
+            quarantined = len(outcome.row_failures)
+            runs.update_run(wh, run_id, quarantined=quarantined, valid=outcome.evaluated - quarantined,
+                            status="validated")
+            threshold = mapping.quarantine_threshold if mapping.quarantine_threshold is not None \
+                else settings.quarantine_threshold
+            share = quarantined / outcome.evaluated if outcome.evaluated else 0.0
+            problems = list(outcome.batch_failures)
+            if outcome.evaluated >= settings.quarantine_min_rows and share > threshold:
+                problems.append(f"{quarantined} of {outcome.evaluated} rows ({share:.1%}) failed validation, "
+                                f"above the threshold of {threshold:.1%}")
+            if problems:
+                wh.commit()  # keep the quarantine rows for inspection
+                raise BatchRejected(f"batch of run {run_id} rejected: " + "; ".join(problems))
+            log.info("run %d: %d row(s) evaluated, %d quarantined (%.1f%%), %d expectations",
+                     run_id, outcome.evaluated, quarantined, 100 * share, outcome.expectations_run)
+        return {"evaluated": outcome.evaluated, "quarantined": quarantined}
+
+
+def load(run_id: int) -> dict[str, int]:
+    """Publish the run's valid rows into the marketing database; returns the outcome counts."""
+    settings = load_settings()
+    with connect(settings.warehouse_conn_id) as wh:
+        object_name = runs.get_run(wh, run_id)["object"]
+        _, _, mapping = _config(object_name)
+        with _step(wh, run_id, "load"), connect(settings.marketing_conn_id) as mk:
+            result = load_run(wh, mk, mapping, run_id)
+            with wh.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO crm_sync.skipped (run_id, row_id, sf_id, reason) VALUES (%s, %s, %s, %s)"
+                    " ON CONFLICT (run_id, row_id) DO UPDATE SET reason = EXCLUDED.reason",
+                    [(run_id, row_id, sf_id, reason) for row_id, sf_id, reason in result.skipped],
+                )
+            reasons = dict(wh.execute(
+                "SELECT reason, count(*) FROM crm_sync.skipped WHERE run_id = %s GROUP BY reason ORDER BY reason",
+                (run_id,)).fetchall())
+            runs.update_run(wh, run_id, created=result.counts["created"], updated=result.counts["updated"],
+                            archived=result.counts["archived"], unchanged=result.counts["unchanged"],
+                            skipped=sum(reasons.values()), skipped_reasons=reasons, status="loaded")
+        return dict(result.counts)
+
+
+def finalize(run_id: int) -> dict[str, Any]:
+    """Advance the watermark, close the run, purge old staging; returns the sync log row."""
+    settings = load_settings()
+    with connect(settings.warehouse_conn_id) as wh:
+        run = runs.get_run(wh, run_id)
+        if run["status"] != "loaded":
+            raise RuntimeError(f"run {run_id} is {run['status']!r}, not loaded: the watermark stays")
+        with _step(wh, run_id, "finalize"):
+            runs.set_watermark(wh, run["object"], run["window_end"], run_id)
+            # Older quarantine entries of records that now loaded are settled.
+            wh.execute(
+                "UPDATE crm_quarantine.records q SET status = 'superseded', resolved_at = now()"
+                "  FROM crm_staging.records r"
+                " WHERE r.run_id = %s AND q.object = %s AND q.status = 'open' AND q.run_id < r.run_id"
+                "   AND q.sf_id = r.sf_id AND NOT EXISTS (SELECT 1 FROM crm_quarantine.records n"
+                "        WHERE n.run_id = r.run_id AND n.row_id = r.row_id)",
+                (run_id, run["object"]),
+            )
+            purged = wh.execute(
+                "DELETE FROM crm_staging.records WHERE run_id IN (SELECT run_id FROM crm_sync.sync_runs"
+                " WHERE finished_at < now() - make_interval(days => %s))",
+                (settings.staging_retention_days,),
+            ).rowcount
+            if purged:
+                log.info("purged %d staging row(s) older than %d days", purged, settings.staging_retention_days)
+            runs.update_run(wh, run_id, status="succeeded", watermark_after=run["window_end"],
+                            finished_at=datetime.now(UTC))
+        final = runs.get_run(wh, run_id)
+    log.info("%s", format_summary(final))
+    return final
