@@ -58,7 +58,8 @@ def _format_validation_error(path: Path, raw: dict, error: ValidationError) -> s
             where.append(f"field {source or '#' + str(loc[1] + 1)}")
             loc = loc[2:]
         where.extend(str(part) for part in loc)
-        lines.append(f"{' > '.join(where) or 'mapping'}: {problem['msg']}")
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{' > '.join(where)}: {message}" if where else message)
     return f"{path}: " + "; ".join(lines)
 
 

@@ -179,7 +179,7 @@ class ObjectMapping(BaseModel):
                 raise ValueError(f"field {field.source}: mapped twice")
             if field.target in seen_targets:
                 raise ValueError(f"field {field.source}: target column {field.target!r} used twice")
-            if field.target in RESERVED_COLUMNS:
+            if field.target in RESERVED_COLUMNS or (self.target == PEOPLE_TARGET and field.target in PEOPLE_COLUMNS):
                 raise ValueError(f"field {field.source}: target column {field.target!r} is reserved")
             seen_sources.add(field.source.lower())
             seen_targets.add(field.target)
@@ -223,7 +223,6 @@ class ObjectMapping(BaseModel):
 
 
 # Columns the sync itself manages on every target table.
-RESERVED_COLUMNS = frozenset(
-    {"id", "sf_id", "lead_sf_id", "contact_sf_id", "archived_at", "archive_reason", "created_at",
-     "updated_at", "sf_object"}
-)
+RESERVED_COLUMNS = frozenset({"id", "sf_id", "archived_at", "archive_reason", "created_at", "updated_at"})
+# ...and on people, the links to the Lead and the Contact.
+PEOPLE_COLUMNS = frozenset({"lead_sf_id", "contact_sf_id", "sf_object"})

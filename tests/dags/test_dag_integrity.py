@@ -1,0 +1,94 @@
+"""DAG integrity and policy: parse without connections or network; broken mappings fail clearly;
+a mapping file for a custom object adds its DAG with no code change."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+from crm_sync.paths import INCLUDE_DIR, PROJECT_ROOT
+
+DAGS = PROJECT_ROOT / "dags"
+EXPECTED = {f"crm_differential_{o}" for o in ("account", "campaign", "contact", "lead", "opportunity")}
+
+
+def _dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+@pytest.fixture
+def no_connections_or_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any connection lookup or outbound socket during parsing an error."""
+    from airflow.sdk import BaseHook
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("DAG parsing must not touch a connection or the network")
+
+    monkeypatch.setattr(BaseHook, "get_connection", classmethod(refuse))
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def test_dags_parse_without_connections_or_network(no_connections_or_network) -> None:
+    bag = _dagbag()
+    assert bag.import_errors == {}
+    assert EXPECTED <= set(bag.dag_ids)
+
+
+def test_every_differential_dag_follows_the_policy() -> None:
+    bag = _dagbag()
+    for dag_id in EXPECTED:
+        dag = bag.dags[dag_id]
+        assert dag.max_active_runs == 1 and not dag.catchup
+        assert dag.doc_md and "crm_sync" in dag.tags
+        assert dag.timetable.summary  # scheduled, not manual
+        tasks = {t.task_id: t for t in dag.tasks}
+        assert list(tasks) == ["extract", "prepare", "validate", "load", "finalize"]
+        assert tasks["extract"].pool == "salesforce_api" and tasks["extract"].retries >= 1
+        assert tasks["finalize"].upstream_task_ids == {"load"}
+
+
+def test_interval_setting_changes_the_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_SYNC_INTERVAL_MINUTES", "5")
+    assert _dagbag().dags["crm_differential_lead"].timetable.summary == "0:05:00"
+    monkeypatch.setenv("CRM_SYNC_INTERVAL_MINUTES", "2")
+    errors = _dagbag().import_errors
+    assert any("CRM_SYNC_INTERVAL_MINUTES=2: must be between 5 and 1440" in e for e in errors.values())
+
+
+def test_broken_mapping_file_is_an_import_error_naming_file_and_field(tmp_path: Path, monkeypatch) -> None:
+    mappings = tmp_path / "mappings"
+    shutil.copytree(INCLUDE_DIR / "mappings", mappings)
+    broken = mappings / "contact.yaml"
+    broken.write_text(broken.read_text().replace("transform: lower_trim", "transform: lowercase"))
+    monkeypatch.setenv("CRM_SYNC_MAPPINGS_DIR", str(mappings))
+    errors = _dagbag().import_errors
+    assert len(errors) == 1
+    message = next(iter(errors.values()))
+    assert str(broken) in message and "field Email > transform" in message
+
+
+def test_custom_object_mapping_adds_its_dag(tmp_path: Path, monkeypatch) -> None:
+    mappings = tmp_path / "mappings"
+    shutil.copytree(INCLUDE_DIR / "mappings", mappings)
+    (mappings / "subscription.yaml").write_text(SUBSCRIPTION_MAPPING)
+    monkeypatch.setenv("CRM_SYNC_MAPPINGS_DIR", str(mappings))
+    bag = _dagbag()
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == EXPECTED | {"crm_differential_subscription__c"}
+
+
+SUBSCRIPTION_MAPPING = """\
+object: Subscription__c
+target: subscriptions
+fields:
+  - {source: Name, target: name, required: true}
+  - {source: Contact__c, target: contact_sf_id}
+  - {source: Plan__c, target: plan}
+  - {source: Status__c, target: status}
+  - {source: Start_Date__c, target: start_date, type: date}
+  - {source: Amount__c, target: amount, type: numeric}
+"""
