@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def test_every_differential_dag_follows_the_policy() -> None:
         dag = bag.dags[dag_id]
         assert dag.max_active_runs == 1 and not dag.catchup
         assert dag.doc_md and "crm_sync" in dag.tags
-        assert dag.timetable.summary  # scheduled, not manual
+        assert dag.schedule == timedelta(hours=1)  # hourly by default
         tasks = {t.task_id: t for t in dag.tasks}
         assert list(tasks) == ["extract", "prepare", "validate", "load", "finalize"]
         assert tasks["extract"].pool == "salesforce_api" and tasks["extract"].retries >= 1
@@ -53,7 +54,7 @@ def test_every_differential_dag_follows_the_policy() -> None:
 
 def test_interval_setting_changes_the_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRM_SYNC_INTERVAL_MINUTES", "5")
-    assert _dagbag().dags["crm_differential_lead"].timetable.summary == "0:05:00"
+    assert _dagbag().dags["crm_differential_lead"].schedule == timedelta(minutes=5)
     monkeypatch.setenv("CRM_SYNC_INTERVAL_MINUTES", "2")
     errors = _dagbag().import_errors
     assert any("CRM_SYNC_INTERVAL_MINUTES=2: must be between 5 and 1440" in e for e in errors.values())
