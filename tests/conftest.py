@@ -6,8 +6,9 @@ Session-scoped and lazy: a test pays only for the services it asks for.
   with the databases ``crm_warehouse``, ``marketing`` and ``airflow``; ``pg_server.dsn(db)``
   gives a libpq URI.
 - ``emulator``: the Salesforce emulator's ``EmulatorHandle`` (``url``, ``port``,
-  ``cert_path``, ``admin()``), seeded with ``$CRM_TEST_RECORDS`` Contacts (default 2000),
-  seed 7; ``REQUESTS_CA_BUNDLE`` and ``AIRFLOW_CONN_SALESFORCE_DEFAULT`` point at it.
+  ``cert_path``, ``login_domain``, ``admin()``), seeded with ``$CRM_TEST_RECORDS`` Contacts
+  (default 2000), seed 7, on a free port; from then on ``REQUESTS_CA_BUNDLE`` and
+  ``AIRFLOW_CONN_SALESFORCE_DEFAULT`` point at it.
 - ``stack_env``: PostgreSQL started, Airflow's metadata database migrated, the
   ``salesforce_api`` pool created; yields the stack environment (a dict, also applied to
   ``os.environ``). Ask for it in any test that runs ``dag.test()`` or touches Airflow's
@@ -59,8 +60,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def test_stack(pytestconfig: pytest.Config) -> TestStack:
-    """The session's stack: ``base_dir``, ``pg_port``, ``emulator_port``, ``env``."""
+    """The session's stack: ``base_dir``, ``pg_port``, ``emulator_url``, ``env``."""
     return pytestconfig.stash[_STACK_KEY]
+
+
+def _reconfigure_airflow_orm() -> None:
+    """Point an already imported Airflow at the (changed) metadata database URL."""
+    settings = sys.modules.get("airflow.settings")
+    if settings is not None:
+        settings.dispose_orm()
+        settings.configure_vars()
+        settings.configure_orm()
 
 
 @pytest.fixture(scope="session")
@@ -69,13 +79,14 @@ def pg_server(test_stack: TestStack) -> Iterator[EmbeddedPostgres]:
     server = EmbeddedPostgres(test_stack.postgres_dir, test_stack.pg_port, fsync=False)
     try:
         server.start()
-    except PostgresError:
-        if "airflow.settings" in sys.modules:
-            raise  # Airflow already holds an engine for this port: cannot move.
-        # The pre-picked port was taken meanwhile by a concurrent session: pick another.
+    except PostgresError as exc:
+        if "already in use" not in str(exc):
+            raise
+        # Another program took the port picked at configure time: move to a free one.
         test_stack.pg_port = find_free_port()
         test_stack.rebuild_env()
         test_stack.apply()
+        _reconfigure_airflow_orm()
         server = EmbeddedPostgres(test_stack.postgres_dir, test_stack.pg_port, fsync=False)
         server.start()
     for database in STACK_DATABASES:
@@ -89,24 +100,27 @@ def pg_server(test_stack: TestStack) -> Iterator[EmbeddedPostgres]:
 
 @pytest.fixture(scope="session")
 def emulator(test_stack: TestStack) -> Iterator[Any]:
-    """The Salesforce emulator (``emulator.launcher.EmulatorHandle``), stopped at session end."""
+    """The Salesforce emulator (``emulator.launcher.EmulatorHandle``), stopped at session end.
+
+    Starting it also sets ``AIRFLOW_CONN_SALESFORCE_DEFAULT``, ``CRM_EMULATOR_URL`` and
+    ``REQUESTS_CA_BUNDLE`` (in ``os.environ`` and the ``stack_env`` dict).
+    """
     from emulator.launcher import start_emulator
 
-    options: dict[str, Any] = {
-        "records": int(os.environ.get("CRM_TEST_RECORDS", "2000")),
-        "seed": 7,
-        "log_path": test_stack.base_dir / "emulator.log",
-    }
-    try:
-        handle = start_emulator(test_stack.emulator_dir, port=test_stack.emulator_port, **options)
-    except Exception:  # noqa: BLE001 - the pre-picked port may have been taken: let it choose
-        log.warning("emulator did not start on port %s; retrying on a free port", test_stack.emulator_port)
-        handle = start_emulator(test_stack.emulator_dir, port=0, **options)
-    test_stack.emulator_port = handle.port
-    test_stack.rebuild_env(cert_path=handle.cert_path)
+    handle = start_emulator(
+        test_stack.base_dir / "emulator",
+        records=int(os.environ.get("CRM_TEST_RECORDS", "2000")),
+        seed=7,
+        log_path=test_stack.base_dir / "emulator.log",
+    )
+    test_stack.emulator_url = handle.url
+    test_stack.emulator_cert = handle.cert_path
+    test_stack.rebuild_env()
     test_stack.apply()
-    yield handle
-    handle.stop()
+    try:
+        yield handle
+    finally:
+        handle.stop()
 
 
 @pytest.fixture(scope="session")

@@ -147,3 +147,11 @@ def test_dag_test_runs_on_the_postgres_metadata_db(
     assert dag_run.state == DagRunState.SUCCESS
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert states == {"query_warehouse": TaskInstanceState.SUCCESS, "check": TaskInstanceState.SUCCESS}
+
+
+def test_airflow_plugin_loader_skips_the_library() -> None:
+    """Airflow imports every .py under plugins/ as a top-level module unless ignored."""
+    from airflow._shared.module_loading.file_discovery import find_path_from_directory
+
+    loaded = list(find_path_from_directory(PROJECT_ROOT / "plugins", ".airflowignore"))
+    assert [path for path in loaded if "crm_sync" in path] == []

@@ -38,6 +38,8 @@ SALESFORCE_API_VERSION = "59.0"
 AIRFLOW_UI_USER = "admin"
 
 _SECRET_MARKERS = ("PASSWORD", "SECRET", "TOKEN")
+#: Variables that extend the caller's value instead of replacing it, with their separator.
+_EXTENDED_VARIABLES = {"PATH": os.pathsep, "PYTHONPATH": os.pathsep, "NO_PROXY": ",", "no_proxy": ","}
 
 
 def postgres_connection_uri(port: int, database: str) -> str:
@@ -92,6 +94,7 @@ def build_stack_env(
     cert_path: Path | None,
     *,
     base_env: Mapping[str, str] | None = None,
+    bin_dir: Path | None = None,
 ) -> dict[str, str]:
     """Build the environment variables of one stack.
 
@@ -103,8 +106,10 @@ def build_stack_env(
         emulator_url: Base URL of the Salesforce emulator, e.g. ``https://127.0.0.1:8443``;
             ``None`` leaves the Salesforce connection out.
         cert_path: The emulator's certificate (``REQUESTS_CA_BUNDLE``); ``None`` leaves it out.
-        base_env: Environment whose ``PYTHONPATH`` and ``NO_PROXY`` are extended
+        base_env: Environment whose ``PYTHONPATH``, ``PATH`` and ``NO_PROXY`` are extended
             (default: ``os.environ``).
+        bin_dir: Directory put first on ``PATH`` (the virtualenv's ``bin``, so that the
+            ``airflow`` command that ``airflow standalone`` spawns is found).
 
     Returns:
         Variable name → value; apply it on top of the current environment.
@@ -134,6 +139,8 @@ def build_stack_env(
         "NO_PROXY": no_proxy,
         "no_proxy": no_proxy,
     }
+    if bin_dir is not None:
+        env["PATH"] = _prepend_path([str(Path(bin_dir).absolute())], current.get("PATH"))
     if emulator_url:
         env["CRM_EMULATOR_URL"] = emulator_url.rstrip("/")
         env["AIRFLOW_CONN_SALESFORCE_DEFAULT"] = _salesforce_connection(emulator_url)
@@ -143,12 +150,22 @@ def build_stack_env(
 
 
 def write_env_file(env: Mapping[str, str], path: Path) -> Path:
-    """Write ``env`` as a shell script of ``export`` lines that users can ``source``."""
+    """Write ``env`` as a shell script of ``export`` lines that users can ``source``.
+
+    Build ``env`` with ``base_env={}`` for this: search paths (``PATH``, ``PYTHONPATH``) and
+    ``NO_PROXY`` then hold only the stack's own entries, and the script puts them in front of
+    the values of the shell that sources it.
+    """
     lines = [
         "# Environment of the local crm-sync stack; written by `python -m crm_sync.devstack up`.",
-        "# Use: source .local/env.sh  (then `airflow ...`, `pytest`, ... see the same services)",
+        "# Use: source .local/env.sh   (then `airflow ...`, `python ...` use the same services)",
     ]
-    lines += [f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items())]
+    for key, value in sorted(env.items()):
+        separator = _EXTENDED_VARIABLES.get(key)
+        if separator is None:
+            lines.append(f"export {key}={shlex.quote(value)}")
+        else:
+            lines.append(f'export {key}={shlex.quote(value)}"${{{key}:+{separator}${key}}}"')
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
