@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from crm_sync.devstack.environment import build_stack_env, redacted, write_env_file
 from crm_sync.devstack.postgres import EmbeddedPostgres, PostgresError, find_free_port
+from crm_sync.devstack.services import DevStack, StackError
 
 from tests.fixtures.stack import PROJECT_ROOT, TestStack
 
@@ -155,3 +156,53 @@ def test_airflow_plugin_loader_skips_the_library() -> None:
 
     loaded = list(find_path_from_directory(PROJECT_ROOT / "plugins", ".airflowignore"))
     assert [path for path in loaded if "crm_sync" in path] == []
+
+
+def test_devstack_up_is_idempotent_and_down_stops_everything(test_stack: TestStack) -> None:
+    from crm_sync.devstack.airflow_setup import metadata_is_current, pool_exists
+
+    stack = DevStack(
+        root=PROJECT_ROOT,
+        base_dir=test_stack.base_dir / "devstack",
+        pg_port=find_free_port(),
+        emulator_port=find_free_port(),
+        airflow_port=find_free_port(),
+        demo_records=50,
+    )
+    said: list[str] = []
+    try:
+        env = stack.up(say=said.append)
+        status = stack.status()
+        assert status["postgres"].startswith("running"), status
+        assert status["emulator"].startswith(f"running at https://127.0.0.1:{stack.emulator_port}"), status
+        assert metadata_is_current(env)
+        assert pool_exists(env)
+        assert (stack.emulator_dir / "cert.pem").exists()
+        assert f"export CRM_PG_PORT={stack.pg_port}" in stack.env_file.read_text()
+        with psycopg.connect(stack.postgres.dsn("marketing")) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+
+        said.clear()
+        began = time.monotonic()
+        assert stack.up(say=said.append) == env
+        assert time.monotonic() - began < 5, said
+        assert any("already running" in line for line in said), said
+        assert not any("migrated" in line or "created" in line for line in said), said
+    finally:
+        stack.down(say=said.append)
+    assert set(stack.status().values()) == {"stopped"}
+    stack.down(say=said.append)  # stopped already: nothing happens
+
+
+def test_devstack_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_PG_PORT", "5432x")
+    with pytest.raises(StackError, match="CRM_PG_PORT='5432x' is invalid: expected a whole number from 1024"):
+        DevStack.from_environ()
+    monkeypatch.setenv("CRM_PG_PORT", "")
+    monkeypatch.setenv("CRM_DEMO_RECORDS", "0")
+    with pytest.raises(StackError, match="CRM_DEMO_RECORDS"):
+        DevStack.from_environ()
+    monkeypatch.setenv("CRM_DEMO_RECORDS", "200")
+    monkeypatch.delenv("CRM_STACK_DIR")
+    stack = DevStack.from_environ()
+    assert (stack.pg_port, stack.demo_records, stack.base_dir) == (54329, 200, PROJECT_ROOT / ".local")

@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("airflow", help="`up`, then `airflow standalone` in the foreground")
     args = parser.parse_args(argv)
 
-    stack = DevStack.from_environ()
     try:
+        stack = DevStack.from_environ()
         if args.command == "up":
             stack.up()
         elif args.command == "down":

@@ -71,15 +71,14 @@ class DevStack:
     def from_environ(cls, root: Path | None = None) -> DevStack:
         """Build the stack from ``CRM_*`` environment overrides (ports, record count)."""
         root = root or project_root()
-        env = os.environ
-        base_dir = Path(env.get("CRM_STACK_DIR") or root / ".local")
+        base_dir = Path(os.environ.get("CRM_STACK_DIR") or root / ".local")
         return cls(
             root=root,
             base_dir=base_dir if base_dir.is_absolute() else root / base_dir,
-            pg_port=int(env.get("CRM_PG_PORT") or DEFAULT_PG_PORT),
-            emulator_port=int(env.get("CRM_EMULATOR_PORT") or DEFAULT_EMULATOR_PORT),
-            airflow_port=int(env.get("CRM_AIRFLOW_PORT") or DEFAULT_AIRFLOW_PORT),
-            demo_records=int(env.get("CRM_DEMO_RECORDS") or DEFAULT_DEMO_RECORDS),
+            pg_port=_int_setting("CRM_PG_PORT", DEFAULT_PG_PORT, 1024, 65535),
+            emulator_port=_int_setting("CRM_EMULATOR_PORT", DEFAULT_EMULATOR_PORT, 1024, 65535),
+            airflow_port=_int_setting("CRM_AIRFLOW_PORT", DEFAULT_AIRFLOW_PORT, 1024, 65535),
+            demo_records=_int_setting("CRM_DEMO_RECORDS", DEFAULT_DEMO_RECORDS, 1, 10_000_000),
         )
 
     # -- layout ---------------------------------------------------------------------------
@@ -339,6 +338,20 @@ class DevStack:
 
 
 # -- process helpers ---------------------------------------------------------------------
+
+
+def _int_setting(name: str, default: int, low: int, high: int) -> int:
+    """Read integer setting ``name`` from the environment, within ``[low, high]``."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise StackError(f"{name}={raw!r} is invalid: expected a whole number from {low} to {high}")
+    return value
 
 
 def _write_pid_file(path: Path, content: dict[str, object]) -> None:
