@@ -1,0 +1,126 @@
+"""Result snapshots: a query's rows copied into a file of their own when the query runs.
+
+REST query cursors (``nextRecordsUrl``) and Bulk 2.0 query jobs read their pages from a
+snapshot, as Salesforce does: a paged read sees the org as it was when the query started,
+writes made meanwhile never shift rows between pages, and memory stays flat whatever the
+result size (pages are read with ``rowid`` ranges, never the whole result).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from emulator.store import Store
+
+
+class Snapshots:
+    """Snapshot files under one directory.
+
+    Args:
+        store: The org database (the source of snapshots).
+        root: Directory for the snapshot files.
+    """
+
+    def __init__(self, store: Store, root: Path) -> None:
+        self.store = store
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, snap_id: str) -> Path:
+        """File of a snapshot."""
+        if not snap_id.isalnum():
+            raise KeyError(snap_id)
+        return self.root / f"{snap_id}.sqlite"
+
+    def create(self, snap_id: str, sql: str, params: list[Any], meta: dict[str, Any]) -> int:
+        """Run ``sql`` against the org and store its rows; returns the row count."""
+        path = self.path(snap_id)
+        path.unlink(missing_ok=True)
+        conn = self.store.conn()
+        conn.execute("ATTACH DATABASE ? AS snap", (str(path),))
+        try:
+            conn.execute("PRAGMA snap.journal_mode = OFF")
+            conn.execute("PRAGMA snap.synchronous = OFF")
+            conn.execute(f"CREATE TABLE snap.rows AS {sql}", params)
+            count = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM snap.rows").fetchone()[0]
+            conn.execute("CREATE TABLE snap.meta (value TEXT NOT NULL)")
+            conn.execute("INSERT INTO snap.meta (value) VALUES (?)", (json.dumps({**meta, "total": count}),))
+        except BaseException:
+            conn.execute("DETACH DATABASE snap")
+            path.unlink(missing_ok=True)
+            raise
+        conn.execute("DETACH DATABASE snap")
+        return count
+
+    def _open(self, snap_id: str) -> sqlite3.Connection:
+        path = self.path(snap_id)
+        if not path.exists():
+            raise KeyError(snap_id)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        return conn
+
+    def meta(self, snap_id: str) -> dict[str, Any] | None:
+        """The metadata stored with a snapshot (plus ``total``), or None if it does not exist."""
+        try:
+            conn = self._open(snap_id)
+        except KeyError:
+            return None
+        try:
+            row = conn.execute("SELECT value FROM meta").fetchone()
+        except sqlite3.DatabaseError:
+            return None
+        finally:
+            conn.close()
+        try:
+            os.utime(self.path(snap_id))
+        except OSError:
+            pass
+        return json.loads(row[0]) if row else None
+
+    def rows(self, snap_id: str, offset: int, limit: int) -> list[tuple[Any, ...]]:
+        """Rows ``offset+1 .. offset+limit`` (1-based rowids) of a snapshot."""
+        conn = self._open(snap_id)
+        try:
+            return conn.execute("SELECT * FROM rows WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                                (offset, limit)).fetchall()
+        finally:
+            conn.close()
+
+    def iter_rows(self, snap_id: str, offset: int, limit: int, chunk: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
+        """Stream rows ``offset+1 .. offset+limit`` in chunks (bounded memory)."""
+        conn = self._open(snap_id)
+        try:
+            cur = conn.execute("SELECT * FROM rows WHERE rowid > ? ORDER BY rowid LIMIT ?", (offset, limit))
+            while True:
+                batch = cur.fetchmany(chunk)
+                if not batch:
+                    return
+                yield batch
+        finally:
+            conn.close()
+
+    def delete(self, snap_id: str) -> None:
+        """Remove a snapshot file."""
+        try:
+            self.path(snap_id).unlink(missing_ok=True)
+        except KeyError:
+            pass
+
+    def purge_idle(self, max_idle_s: float) -> int:
+        """Delete snapshots not read for ``max_idle_s`` seconds; returns how many went."""
+        cutoff = time.time() - max_idle_s
+        removed = 0
+        for path in self.root.glob("*.sqlite"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
+        return removed
