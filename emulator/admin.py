@@ -37,7 +37,6 @@ class AdminClient:
         self.cert_path = Path(cert_path)
         self.timeout = timeout
         self._session = requests.Session()
-        self._session.verify = str(self.cert_path)
 
     def close(self) -> None:
         """Close the underlying HTTP session."""
@@ -50,8 +49,10 @@ class AdminClient:
         self.close()
 
     def _call(self, method: str, path: str, payload: Any = None, params: dict[str, Any] | None = None) -> Any:
+        # verify per request: REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the environment beat session.verify
         response = self._session.request(
-            method, f"{self.url}/__admin/{path}", json=payload, params=params, timeout=self.timeout
+            method, f"{self.url}/__admin/{path}", json=payload, params=params, timeout=self.timeout,
+            verify=str(self.cert_path),
         )
         try:
             body = response.json() if response.content else None

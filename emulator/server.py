@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import multiprocessing
 import os
 import signal
 import sys
@@ -64,7 +65,10 @@ def prepare_state(config: ServerConfig) -> None:
                   file=sys.stderr, flush=True)
         return
     records = DEFAULT_RECORDS if config.records is None else config.records
-    summary = seed_org(config.state_dir, records, config.seed, config.username)
+    # Seed in a child process: the generator's working memory never lands in the server's RSS.
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        summary = pool.apply(seed_org, (config.state_dir, records, config.seed, config.username))
     print(f"seeded {records} Contacts (seed {config.seed}) in {summary['seconds']}s: {summary['counts']}",
           file=sys.stderr, flush=True)
 

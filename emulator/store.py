@@ -79,7 +79,7 @@ def configure_connection(conn: sqlite3.Connection) -> None:
     """Pragmas and SQL functions every connection needs."""
     conn.execute("PRAGMA busy_timeout = 60000")
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA cache_size = -65536")
+    conn.execute("PRAGMA cache_size = -16384")
     conn.execute("PRAGMA temp_store = FILE")
     conn.create_function("sf_double", 1, _sf_double, deterministic=True)
 

@@ -1,0 +1,154 @@
+"""``selfcheck``: seed a temporary org, read Contact fully over REST paging and Bulk 2.0 with
+simple-salesforce, check the counts, write through a Bulk 2.0 ingest job, print timings.
+
+Run ``python -m emulator selfcheck --records 1000000`` for the figures in the README.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from emulator import DEFAULT_PASSWORD, DEFAULT_SECURITY_TOKEN, DEFAULT_USERNAME
+from emulator.launcher import start_emulator
+
+CONTACT_FIELDS = ("Id, AccountId, FirstName, LastName, Email, Phone, Title, MailingCity, MailingCountry, LeadSource, "
+                  "HasOptedOutOfEmail, Status__c, Lead_Score__c, Last_Visit__c, OwnerId, IsDeleted, "
+                  "SystemModstamp")
+
+
+class _PeakRss:
+    """Samples a process's resident memory in the background."""
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            try:
+                self.peak = max(self.peak, self.process.memory_info().rss)
+            except Exception:  # the process may be gone
+                return
+
+    def take(self) -> float:
+        """Peak RSS in MB since the last call (then reset)."""
+        value = max(self.peak, self.process.memory_info().rss)
+        self.peak = 0
+        return round(value / 2**20, 1)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _report(step: str, records: int, seconds: float, **extra: Any) -> dict[str, Any]:
+    row = {"step": step, "records": records, "seconds": round(seconds, 2),
+           "records_per_s": round(records / seconds) if seconds > 0 else None, **extra}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def run_selfcheck(records: int, seed: int, keep: Path | None, ingest: int) -> int:
+    """Run the check; returns 0 when every count matched."""
+    from simple_salesforce import Salesforce
+
+    workdir = keep or Path(tempfile.mkdtemp(prefix="emulator-selfcheck-"))
+    started = time.monotonic()
+    emu = start_emulator(workdir, records=records, seed=seed, extra_args=["--log-level", "WARNING"], timeout=900)
+    seed_seconds = time.monotonic() - started
+    ok = True
+    try:
+        rss = _PeakRss(emu.process.pid)
+        _report("start+seed", records, seed_seconds, note="fresh state dir: seed + index + TLS start")
+        admin = emu.admin()
+        expected = admin.count("Contact")
+        expected_all = admin.count("Contact", include_deleted=True)
+        os.environ["REQUESTS_CA_BUNDLE"] = str(emu.cert_path)
+        sf = Salesforce(username=DEFAULT_USERNAME, password=DEFAULT_PASSWORD, security_token=DEFAULT_SECURITY_TOKEN,
+                        domain=emu.login_domain)
+        admin.reset_stats()
+
+        t0 = time.monotonic()
+        rest_count = sum(1 for _ in sf.query_all_iter(f"SELECT {CONTACT_FIELDS} FROM Contact"))
+        rest_seconds = time.monotonic() - t0
+        _report("rest_query_all", rest_count, rest_seconds, expected=expected, match=rest_count == expected,
+                api_calls=admin.stats()["api_calls"], server_peak_rss_mb=rss.take())
+        ok &= rest_count == expected
+
+        admin.reset_stats()
+        t0 = time.monotonic()
+        bulk_count = 0
+        pages = 0
+        first_page_at = None
+        for page in sf.bulk2.Contact.query_all(f"SELECT {CONTACT_FIELDS} FROM Contact", max_records=50000, wait=0):
+            if first_page_at is None:
+                first_page_at = time.monotonic() - t0
+            pages += 1
+            bulk_count += sum(1 for _ in csv.reader(io.StringIO(page))) - 1
+        bulk_seconds = time.monotonic() - t0
+        _report("bulk2_query_all", bulk_count, bulk_seconds, expected=expected_all, match=bulk_count == expected_all,
+                pages=pages, job_create_and_first_page_s=round(first_page_at or 0, 2),
+                api_calls=admin.stats()["api_calls"], server_peak_rss_mb=rss.take())
+        ok &= bulk_count == expected_all
+
+        # Server-side page rate alone (no client CSV parsing): stream every page of a fresh job.
+        t0 = time.monotonic()
+        job = sf.bulk2.Contact._client.create_job("query", f"SELECT {CONTACT_FIELDS} FROM Contact")
+        sf.bulk2.Contact._client.wait_for_job(job["id"], True, 0)
+        created = time.monotonic() - t0
+        locator, served = "", 0
+        t1 = time.monotonic()
+        session = sf.session
+        url = f"{emu.url}/services/data/v{sf.sf_version}/jobs/query/{job['id']}/results"
+        while True:
+            params = {"maxRecords": 100000}
+            if locator:
+                params["locator"] = locator
+            with session.get(url, params=params, headers={"Authorization": f"Bearer {sf.session_id}"},
+                             stream=True) as response:
+                response.raise_for_status()
+                for _chunk in response.iter_content(1 << 20):
+                    pass
+                served += int(response.headers["Sforce-NumberOfRecords"])
+                locator = response.headers.get("Sforce-Locator", "null")
+            if locator in ("", "null"):
+                break
+        pages_seconds = time.monotonic() - t1
+        _report("bulk2_results_download", served, pages_seconds, job_snapshot_s=round(created, 2),
+                server_peak_rss_mb=rss.take())
+        ok &= served == expected
+
+        if ingest:
+            rows = [{"LastName": f"Selfcheck {i}", "FirstName": "Ingest", "Email": f"selfcheck{i}@example.com",
+                     "Lead_Score__c": str(i % 100), "Status__c": "2"} for i in range(ingest)]
+            t0 = time.monotonic()
+            results = sf.bulk2.Contact.insert(records=rows, wait=0)
+            ingest_seconds = time.monotonic() - t0
+            processed = sum(r["numberRecordsProcessed"] for r in results)
+            failed = sum(r["numberRecordsFailed"] for r in results)
+            _report("bulk2_ingest_insert", processed, ingest_seconds, failed=failed, jobs=len(results),
+                    server_peak_rss_mb=rss.take())
+            ok &= processed == ingest and failed == 0
+            after = admin.count("Contact")
+            ok &= after == expected + ingest
+        rss.stop()
+    finally:
+        emu.stop()
+        if keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps({"selfcheck": "ok" if ok else "MISMATCH", "state_dir": str(workdir) if keep else None}),
+          flush=True)
+    return 0 if ok else 1
