@@ -108,6 +108,10 @@ def build_differential_dag(mapping: ObjectMapping, settings: Settings):
 
 def differential_dags() -> dict[str, Any]:
     """All differential DAGs keyed by dag id, from the mapping files in sorted order."""
+    from crm_sync.validation import check_expectation_types
+
     settings = load_settings()
     mapping_set = load_mappings(mappings_dir())
+    for mapping in mapping_set.objects:
+        check_expectation_types(mapping)  # a typo in a hand-written expectation fails at parse
     return {m.dag_id: build_differential_dag(m, settings) for m in mapping_set.objects}

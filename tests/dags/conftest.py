@@ -12,6 +12,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from tests.fixtures.databases import fresh_databases  # noqa: F401  (fixture)
+
 
 def _postgres_conn(dsn: str) -> str:
     url = urlparse(dsn)
@@ -48,7 +50,7 @@ class SyncStack:
 
 
 @pytest.fixture
-def sync_stack(stack_env, emulator, fresh_databases, monkeypatch) -> Iterator[SyncStack]:
+def sync_stack(stack_env, emulator, fresh_databases, monkeypatch) -> Iterator[SyncStack]:  # noqa: F811
     """Airflow + emulator + fresh warehouse and marketing databases behind the usual conn ids."""
     monkeypatch.setenv("AIRFLOW_CONN_CRM_WAREHOUSE", _postgres_conn(fresh_databases.warehouse))
     monkeypatch.setenv("AIRFLOW_CONN_MARKETING_DB", _postgres_conn(fresh_databases.marketing))
