@@ -8,6 +8,7 @@ generator. Every write stamps SystemModstamp and LastModifiedDate with server ti
 from __future__ import annotations
 
 import re
+from decimal import ROUND_HALF_UP, Decimal
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -103,7 +104,8 @@ def coerce_value(fdef: FieldDef, raw: Any, ctx: WriteContext) -> Any:
             number = int(number)
             limit = 10 ** (fdef.digits or 9)
         else:
-            number = round(float(number), fdef.scale)
+            quantum = Decimal(1).scaleb(-fdef.scale)
+            number = float(Decimal(repr(float(number))).quantize(quantum, rounding=ROUND_HALF_UP))
             limit = 10 ** max(fdef.precision - fdef.scale, 1)
         if abs(number) >= limit:
             raise DmlError("NUMBER_OUTSIDE_VALID_RANGE",

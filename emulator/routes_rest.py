@@ -6,7 +6,7 @@ import re
 import secrets
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import unquote_plus
 
 from emulator.dml import DmlError, WriteContext, record_json, resolve_object
 from emulator.ids import make_id, to_18
@@ -316,7 +316,7 @@ class RestRoutes:
     def get_external(self, req: Request, m: RouteMatch) -> Response:
         """``GET sobjects/{O}/{ExtField}/{value}``."""
         obj = resolve_object(m.group(1))
-        field_name, value = m.group(2), unquote(m.group(3))
+        field_name, value = m.group(2), unquote_plus(m.group(3))
         if field_name.lower() == "id":
             return self.get(req, _Rematch(m, (obj.name, value)))
         ids = self._by_external(obj, field_name, value)
@@ -339,7 +339,7 @@ class RestRoutes:
             return locked
         try:
             with self.app.store.write() as conn:
-                record_id, created = self.app.dml.upsert(conn, obj, m.group(2), unquote(m.group(3)), body,
+                record_id, created = self.app.dml.upsert(conn, obj, m.group(2), unquote_plus(m.group(3)), body,
                                                          self._ctx(req))
         except DmlError as exc:
             if exc.status == 300:
@@ -352,7 +352,7 @@ class RestRoutes:
     def delete_external(self, req: Request, m: RouteMatch) -> Response:
         """``DELETE sobjects/{O}/{ExtField}/{value}``."""
         obj = resolve_object(m.group(1))
-        ids = self._by_external(obj, m.group(2), unquote(m.group(3)))
+        ids = self._by_external(obj, m.group(2), unquote_plus(m.group(3)))
         if isinstance(ids, Response):
             return ids
         if not ids:
