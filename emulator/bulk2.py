@@ -142,8 +142,7 @@ class BulkJobs:
         info["state"] = "UploadComplete"
         if error:
             info["errorMessage"] = error
-        self._advance(info)
-        self._save(info)
+        self._save(info)  # the next status read moves it on (the create/close answer says UploadComplete)
 
     # -- query jobs ------------------------------------------------------------------------------
 

@@ -32,7 +32,9 @@ def ensure_certificate(state_dir: Path) -> tuple[Path, Path]:
         except ValueError:
             pass
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Salesforce emulator (loopback)")])
+    # A unique subject per certificate: several emulators' certificates can share one CA bundle.
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Salesforce emulator (loopback)"),
+                      x509.NameAttribute(NameOID.SERIAL_NUMBER, os.urandom(8).hex())])
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

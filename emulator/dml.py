@@ -8,10 +8,10 @@ generator. Every write stamps SystemModstamp and LastModifiedDate with server ti
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP, Decimal
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from emulator.ids import make_id, to_18
