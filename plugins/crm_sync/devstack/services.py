@@ -313,7 +313,7 @@ class DevStack:
         except KeyboardInterrupt:
             say("stopping Airflow")
             _stop_process(process.pid, process_group=True, first_signal=signal.SIGINT)
-            return 130
+            return 0  # a clean stop on request, not a failure
         finally:
             if process.poll() is not None:
                 self.airflow_pid_file.unlink(missing_ok=True)
