@@ -66,7 +66,7 @@ class ChangeGenerator:
             self.store.set_meta("mutate_runs", runs + 1)
         rng = random.Random(f"mutate:{seed}")
         weights = [w for w, _o, _a in _PLAN]
-        users = [r[0] for r in self.store.conn().execute("SELECT Id FROM User WHERE IsActive = 1 ORDER BY rid")]
+        users = [r[0] for r in self.store.conn().execute("SELECT Id FROM User WHERE IsActive = 1 AND rid > 1 ORDER BY rid")]
         touched: dict[str, list[str]] = {}
         started = format_datetime(datetime.now(UTC))
         applied = 0
