@@ -89,6 +89,7 @@ class EmulatorApp:
         self.admin = AdminRoutes(self)
         self.routes = self._api_routes()
         self.admin_routes = self._admin_routes()
+        self._last_purge = 0.0
 
     # -- route tables ----------------------------------------------------------------------------
 
@@ -243,8 +244,13 @@ class EmulatorApp:
     def housekeeping(self) -> None:
         """Flush accounting and delete idle cursors and expired job files (run periodically)."""
         self.accounting.flush()
+        now = time.monotonic()
+        if now - self._last_purge < 30:
+            return
+        self._last_purge = now
         self.cursors.purge_idle(self.config.cursor_idle_s)
         self.bulk_results.purge_idle(self.config.job_retention_s)
+        self.jobs.purge_expired(self.config.job_retention_s)
 
     def close(self) -> None:
         """Persist counters and close the database."""

@@ -34,6 +34,7 @@ LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 INGEST_OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 TERMINAL = ("JobComplete", "Failed", "Aborted")
 ROWS_PER_TRANSACTION = 2000
+FINISHED_RESULTS_GRACE_S = 600.0
 
 
 class JobError(Exception):
@@ -193,10 +194,14 @@ class BulkJobs:
             offset = decode_locator(locator) if locator else 0
         except (ValueError, UnicodeDecodeError):
             raise JobError(400, "INVALIDLOCATOR", f"Invalid locator: {locator}") from None
+        if not self.app.bulk_results.exists(job_id):
+            raise JobError(404, "NOT_FOUND", "The results of this job are no longer available")
         size = max_records or self.app.config.bulk_page_size
         total = int(info["_total"])
         count = max(0, min(size, total - offset))
         next_locator = encode_locator(offset + count) if offset + count < total else "null"
+        if next_locator == "null":  # fully read: keep it a while for retries, then free the disk
+            self.app.bulk_results.expire_soon(job_id, self.app.config.job_retention_s, FINISHED_RESULTS_GRACE_S)
         delimiter = DELIMITERS[info["columnDelimiter"]]
         terminator = LINE_ENDINGS[info["lineEnding"]]
         return count, next_locator, self._csv_stream(job_id, info["_header"], offset, count, delimiter, terminator)
@@ -238,6 +243,22 @@ class BulkJobs:
             conn.execute("DELETE FROM _jobs WHERE id = ?", (job_id,))
         self.app.bulk_results.delete(job_id)
         shutil.rmtree(self.root / job_id, ignore_errors=True)
+
+    def purge_expired(self, retention_s: float) -> int:
+        """Forget jobs (and their files) created more than ``retention_s`` seconds ago."""
+        cutoff = time.time() - retention_s
+        with self._lock:
+            old = [job_id for job_id, info in self._jobs.items() if info["_created"] < cutoff
+                   and info["state"] not in ("UploadComplete", "InProgress")]
+            for job_id in old:
+                self._jobs.pop(job_id, None)
+        if old:
+            with self.app.store.write() as conn:
+                conn.executemany("DELETE FROM _jobs WHERE id = ?", [(job_id,) for job_id in old])
+        for job_id in old:
+            self.app.bulk_results.delete(job_id)
+            shutil.rmtree(self.root / job_id, ignore_errors=True)
+        return len(old)
 
     # -- ingest jobs -----------------------------------------------------------------------------
 

@@ -33,8 +33,9 @@ class ServerConfig:
         bulk_delay: Seconds before a Bulk 2.0 job reports JobComplete.
         page_size: REST query page size (nextRecordsUrl paging).
         bulk_page_size: Bulk 2.0 results page size when the client sends no maxRecords.
-        cursor_idle_s: REST query cursors unused this long are deleted.
-        job_retention_s: Bulk 2.0 job files unused this long are deleted.
+        cursor_idle_s: REST query cursors unused this long are deleted (fully read ones after 2 minutes).
+        job_retention_s: Bulk 2.0 query results unused this long are deleted (fully read ones after 10
+            minutes), so repeated million-row extractions do not fill the disk.
     """
 
     state_dir: Path
@@ -51,7 +52,7 @@ class ServerConfig:
     page_size: int = 2000
     bulk_page_size: int = 100_000
     cursor_idle_s: float = 900.0
-    job_retention_s: float = 7 * 86400.0
+    job_retention_s: float = 86400.0
 
     def __repr__(self) -> str:  # never show secrets
         return (f"ServerConfig(state_dir={self.state_dir!s}, port={self.port}, records={self.records}, "

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from emulator.app import EmulatorApp, RouteMatch
 
 MAX_UPDATED_IDS = 600_000
+FINISHED_CURSOR_GRACE_S = 120.0
 
 
 def soql_error(exc: SoqlError) -> Response:
@@ -139,6 +140,8 @@ class RestRoutes:
         body: dict[str, Any] = {"totalSize": total, "done": end >= total}
         if end < total:
             body["nextRecordsUrl"] = f"/services/data/v{version}/{resource}/{locator}-{end}"
+        else:
+            self.app.cursors.expire_soon(locator, self.app.config.cursor_idle_s, FINISHED_CURSOR_GRACE_S)
         body["records"] = records
         return self._page(req, body)
 

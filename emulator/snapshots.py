@@ -105,6 +105,22 @@ class Snapshots:
         finally:
             conn.close()
 
+    def exists(self, snap_id: str) -> bool:
+        """True if the snapshot file is still there."""
+        try:
+            return self.path(snap_id).exists()
+        except KeyError:
+            return False
+
+    def expire_soon(self, snap_id: str, idle_limit_s: float, grace_s: float) -> None:
+        """Let :meth:`purge_idle` remove a fully read snapshot ``grace_s`` seconds from now
+        (a client retrying its last page still finds it; any read restarts the idle clock)."""
+        moment = time.time() - idle_limit_s + grace_s
+        try:
+            os.utime(self.path(snap_id), (moment, moment))
+        except (OSError, KeyError):
+            pass
+
     def delete(self, snap_id: str) -> None:
         """Remove a snapshot file."""
         try:
