@@ -18,13 +18,15 @@ from crm_sync.settings import Settings, load_settings
 SALESFORCE_POOL = "salesforce_api"
 START_DATE = datetime(2024, 1, 1, tzinfo=UTC)
 
-DEFAULT_ARGS: dict[str, Any] = {
-    "owner": "crm_sync",
-    "retries": 3,
-    "retry_delay": timedelta(seconds=30),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=10),
-}
+def default_args(settings: Settings) -> dict[str, Any]:
+    """Task defaults: retries with exponential backoff (30 s doubling, at most 10 min)."""
+    return {
+        "owner": "crm_sync",
+        "retries": settings.task_retries,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+    }
 
 _DOC = """
 ### Differential sync of Salesforce `{object}` → marketing `{target}`
@@ -60,7 +62,7 @@ def build_differential_dag(mapping: ObjectMapping, settings: Settings):
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        default_args=default_args(settings),
         tags=["crm_sync", "differential", object_name],
         doc_md=_DOC.format(object=object_name, target=mapping.target, match_key=mapping.match_key,
                            every=_every(mapping, settings), mapping_file=f"{object_name.lower()}.yaml"),
@@ -80,29 +82,29 @@ def build_differential_dag(mapping: ObjectMapping, settings: Settings):
             return pipeline.extract(object_name, dag_run_id=get_current_context()["run_id"])
 
         @task
-        def validate(run_id: int) -> int:
+        def validate(sync_run_id: int) -> int:
             """Great Expectations on the staged batch; quarantine failing rows."""
             try:
-                pipeline.validate(run_id)
+                pipeline.validate(sync_run_id)
             except pipeline.BatchRejected as rejected:
                 raise AirflowFailException(str(rejected)) from rejected
-            return run_id
+            return sync_run_id
 
         @task
-        def load(run_id: int) -> int:
+        def load(sync_run_id: int) -> int:
             """Upsert the valid rows into the marketing database."""
-            pipeline.load(run_id)
-            return run_id
+            pipeline.load(sync_run_id)
+            return sync_run_id
 
         @task
-        def finalize(run_id: int) -> dict[str, Any]:
+        def finalize(sync_run_id: int) -> dict[str, Any]:
             """Advance the watermark and write the summary."""
-            run = pipeline.finalize(run_id)
+            run = pipeline.finalize(sync_run_id)
             return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in run.items()}
 
-        run_id = extract()
-        prepare() >> run_id
-        finalize(load(validate(run_id)))
+        sync_run_id = extract()
+        prepare() >> sync_run_id
+        finalize(load(validate(sync_run_id)))
     return dag
 
 

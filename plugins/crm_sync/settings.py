@@ -49,6 +49,7 @@ class Settings:
     quarantine_threshold: float
     quarantine_min_rows: int
     staging_retention_days: int
+    task_retries: int
     salesforce_conn_id: str
     warehouse_conn_id: str
     marketing_conn_id: str
@@ -74,6 +75,7 @@ def load_settings() -> Settings:
         quarantine_threshold=_float("CRM_SYNC_QUARANTINE_THRESHOLD", 0.2, 0.0, 1.0),
         quarantine_min_rows=_int("CRM_SYNC_QUARANTINE_MIN_ROWS", 50, 0, 100_000_000),
         staging_retention_days=_int("CRM_SYNC_STAGING_RETENTION_DAYS", 7, 1, 3650),
+        task_retries=_int("CRM_SYNC_TASK_RETRIES", 3, 0, 20),
         salesforce_conn_id=os.environ.get("CRM_SYNC_SALESFORCE_CONN_ID", "salesforce_default"),
         warehouse_conn_id=os.environ.get("CRM_SYNC_WAREHOUSE_CONN_ID", "crm_warehouse"),
         marketing_conn_id=os.environ.get("CRM_SYNC_MARKETING_CONN_ID", "marketing_db"),

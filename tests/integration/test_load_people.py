@@ -168,3 +168,10 @@ def test_update_only_creates_nothing(loader: Loader) -> None:
     assert result.counts == {"updated": 1, "skipped": 1}
     assert result.skipped[0][1:] == ("003000000000012AAA", "update_only_no_match")
     assert set(loader.people()) == {"known@example.com"}
+
+
+def test_trims_strip_tabs_line_breaks_and_non_breaking_spaces(loader: Loader) -> None:
+    result = loader.run("Contact", [contact("003000000000013AAA", "\tMia@Example.COM\u00a0\n",
+                                            FirstName=" Mia\t")])
+    assert result.counts == {"created": 1}
+    assert loader.people()["mia@example.com"]["first_name"] == "Mia"

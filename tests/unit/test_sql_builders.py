@@ -13,7 +13,7 @@ MAPPINGS = load_mappings(INCLUDE_DIR / "mappings")
 def test_validation_query_projects_text_columns_named_by_target() -> None:
     query = validation_query(MAPPINGS.get("Contact"), 42)
     assert "r.run_id = 42" in query and "NOT r.is_deleted" in query
-    assert """NULLIF(lower(btrim("r".payload ->> 'Email')), '') AS "email\"""" in query
+    assert """NULLIF(lower(btrim("r".payload ->> 'Email', ' \t\n\r\x0c\x0b\xa0')), '') AS "email\"""" in query
     assert '"lead_score"' in query  # to_crm fields are still validated
 
 
