@@ -131,9 +131,19 @@ def run_selfcheck(records: int, seed: int, keep: Path | None, ingest: int) -> in
                 server_peak_rss_mb=rss.take())
         ok &= served == expected
 
+        t0 = time.monotonic()
+        summary = admin.mutate(changes=1000, seed=seed)
+        mutate_seconds = time.monotonic() - t0
+        window = sf.query_all(f"SELECT Id FROM Contact WHERE SystemModstamp >= {summary['started']}",
+                              include_deleted=True)["totalSize"]
+        _report("mutate", summary["total"], mutate_seconds, contacts_changed=window,
+                server_peak_rss_mb=rss.take())
+        ok &= summary["total"] == 1000 and window > 0
+
         if ingest:
             rows = [{"LastName": f"Selfcheck {i}", "FirstName": "Ingest", "Email": f"selfcheck{i}@example.com",
                      "Lead_Score__c": str(i % 100), "Status__c": "2"} for i in range(ingest)]
+            before = admin.count("Contact")
             t0 = time.monotonic()
             results = sf.bulk2.Contact.insert(records=rows, wait=0)
             ingest_seconds = time.monotonic() - t0
@@ -143,7 +153,7 @@ def run_selfcheck(records: int, seed: int, keep: Path | None, ingest: int) -> in
                     server_peak_rss_mb=rss.take())
             ok &= processed == ingest and failed == 0
             after = admin.count("Contact")
-            ok &= after == expected + ingest
+            ok &= after == before + ingest
         rss.stop()
     finally:
         emu.stop()
