@@ -17,3 +17,8 @@ WITH archived AS (
 )
 UPDATE incoming SET outcome = 'archived'
  WHERE sf_id IN (SELECT sf_id FROM archived UNION ALL SELECT sf_id FROM unlinked);
+
+-- A record deleted before it was ever synced has nothing to archive: skipped, said why.
+UPDATE incoming i SET skip_reason = 'deleted_not_in_marketing'
+ WHERE i.is_deleted AND i.skip_reason IS NULL AND i.outcome IS NULL
+   AND NOT EXISTS (SELECT 1 FROM people p WHERE p.{idcol} = i.sf_id);

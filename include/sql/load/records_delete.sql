@@ -9,3 +9,8 @@ WITH archived AS (
  RETURNING i.sf_id
 )
 UPDATE incoming SET outcome = 'archived' FROM archived WHERE incoming.sf_id = archived.sf_id;
+
+-- A record deleted before it was ever synced has nothing to archive: skipped, said why.
+UPDATE incoming i SET skip_reason = 'deleted_not_in_marketing'
+ WHERE i.is_deleted AND i.skip_reason IS NULL AND i.outcome IS NULL
+   AND NOT EXISTS (SELECT 1 FROM {target} t WHERE t.sf_id = i.sf_id);
