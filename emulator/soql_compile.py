@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from emulator.ids import to_18
 from emulator.schema import NUMBER_TYPES, FieldDef, ObjectDef, get_object
 from emulator.soql import (
     BoolOp,
@@ -385,6 +386,8 @@ class _Compiler:
 
     def typed(self, fdef: FieldDef, literal: Literal) -> Any:
         self.expect_kind(fdef, literal)
+        if fdef.type in ("id", "reference"):
+            return to_18(literal.value) or literal.value  # 15-character ids match their 18-character form
         if literal.kind == "boolean":
             return int(literal.value)
         if literal.kind == "date":

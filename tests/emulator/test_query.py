@@ -188,6 +188,13 @@ def test_order_by_limit_offset(sf):
     assert nulls_last[0]["Email"] is not None
 
 
+def test_fifteen_character_ids_match(sf):
+    record = sf.query("SELECT Id, AccountId FROM Contact WHERE AccountId != null LIMIT 1")["records"][0]
+    short_id, short_account = record["Id"][:15], record["AccountId"][:15]
+    assert _ids(sf, f"Id = '{short_id}'") == {record["Id"]}
+    assert record["Id"] in _ids(sf, f"AccountId IN ('{short_account}')")
+
+
 def test_multiple_whitespace_and_newlines(sf):
     result = sf.query("SELECT  Id,\n   Email\nFROM   Contact\n WHERE  Email != null  LIMIT 2")
     assert result["totalSize"] == 2
