@@ -11,6 +11,8 @@ import argparse
 import logging
 import os
 import sys
+import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     # The task logs of every run would drown the report: keep them to warnings here (the
     # Airflow UI and `airflow dags test` show them in full).
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    warnings.simplefilter("ignore", DeprecationWarning)
     logging.basicConfig(level=logging.WARNING)
+    # The emulator commits instantly, so the demo needs no real safety lag (Salesforce does:
+    # the default is 15 s); 1 s keeps the idea without making the demo wait.
+    os.environ.setdefault("CRM_SYNC_SAFETY_LAG_SECONDS", "1")
+    lag = int(os.environ["CRM_SYNC_SAFETY_LAG_SECONDS"])
     from emulator.admin import AdminClient
 
     admin = AdminClient(os.environ["CRM_EMULATOR_URL"], Path(os.environ["REQUESTS_CA_BUNDLE"]))
@@ -68,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     changes = _changes_table(admin.mutate(changes=args.changes))
     for object_name, text in sorted(changes.items()):
         print(f"   {object_name:<16} {text}")
+    print(f"   (waiting {lag + 1} s: a window ends {lag} s before its run starts, the safety lag)", flush=True)
+    time.sleep(lag + 1)
 
     second = _run_differentials("3. Differential syncs pick up the changes")
     print_table("Sync report", second, changes=changes)
