@@ -133,6 +133,9 @@ def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mappi
     """
     columns = publish_columns(mapping)
     with marketing.transaction():
+        # Marks the changes of this transaction as coming from Salesforce, so marketing-side
+        # change tracking does not send them back (no echo).
+        marketing.execute("SET LOCAL crm_sync.origin = 'crm'")
         marketing.execute(sql.SQL(
             "CREATE TEMP TABLE incoming ({cols}, skip_reason text, outcome text) ON COMMIT DROP"
         ).format(cols=sql.SQL(", ").join(
