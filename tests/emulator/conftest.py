@@ -6,6 +6,7 @@ for the whole session, so the unmodified simple-salesforce client trusts all of 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,9 +22,15 @@ MAIN_RECORDS = 3000
 
 @pytest.fixture(scope="session")
 def ca_bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A CA bundle file holding every test server's certificate, exported as REQUESTS_CA_BUNDLE."""
+    """A CA bundle file holding every test server's certificate, exported as REQUESTS_CA_BUNDLE.
+
+    It starts as a copy of the bundle in use before, so other HTTPS clients in the session keep working.
+    """
+    import certifi
+
     bundle = tmp_path_factory.mktemp("ca") / "bundle.pem"
-    bundle.write_text("")
+    original = Path(os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where())
+    bundle.write_text(original.read_text() if original.is_file() else "")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
         yield bundle
