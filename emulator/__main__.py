@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emulator import (
     DEFAULT_CONSUMER_KEY,
@@ -24,6 +25,9 @@ from emulator import (
     DEFAULT_SECURITY_TOKEN,
     DEFAULT_USERNAME,
 )
+
+if TYPE_CHECKING:
+    from emulator.admin import AdminClient
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _admin(url: str, cert: Path | None):  # noqa: ANN202 - local helper
+def _admin(url: str, cert: Path | None) -> AdminClient:
     from emulator.admin import AdminClient
 
     if cert is None:

@@ -175,9 +175,30 @@ class CompiledQuery:
             params += [-1 if self.limit is None else self.limit, self.offset]
         return f"SELECT COUNT(*) FROM ({inner})", params
 
+    def _flat_plan(self) -> list[tuple[str, Any]] | None:
+        """(name, converter) per column when no column is a parent field or an address; else None."""
+        if "_flat" not in self.__dict__:
+            plan: list[tuple[str, Any]] | None = []
+            for column in self.columns:
+                if column.relationship is not None or column.fdef.type == "address":
+                    plan = None
+                    break
+                kind = column.fdef.type
+                plan.append((column.fdef.name, bool if kind == "boolean" else rest_datetime if kind == "datetime"
+                             else None))
+            self.__dict__["_flat"] = plan
+        return self.__dict__["_flat"]
+
     def json_record(self, row: tuple[Any, ...], version: str) -> dict[str, Any]:
         """REST JSON record from one ``json``-mode row."""
         obj = self.obj
+        plan = self._flat_plan()
+        if plan is not None:  # the common case, kept fast
+            record = {"attributes": {"type": obj.name, "url": f"/services/data/v{version}/sobjects/{obj.name}/"
+                                                               f"{row[-1]}"}}
+            for (name, convert), value in zip(plan, row, strict=False):
+                record[name] = value if convert is None or value is None else convert(value)
+            return record
         record: dict[str, Any] = {"attributes": {"type": obj.name, "url": ""}}
         pos = 0
         parents: dict[str, dict[str, Any] | None] = {}
