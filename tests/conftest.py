@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -37,20 +38,32 @@ from crm_sync.devstack.airflow_setup import (
 from crm_sync.devstack.environment import STACK_DATABASES
 from crm_sync.devstack.postgres import EmbeddedPostgres, PostgresError, find_free_port
 
-from tests.fixtures.stack import TestStack
+from tests.fixtures.stack import TestStack, reap_abandoned_sessions
 
 log = logging.getLogger(__name__)
 
 _STACK_KEY = pytest.StashKey[TestStack]()
+_SIGTERM_KEY = pytest.StashKey[Any]()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    reap_abandoned_sessions()
     stack = TestStack.create()
     stack.apply()
     config.stash[_STACK_KEY] = stack
+    # On SIGTERM (CI cancelling a job, `timeout`) stop like on ^C: pytest then still tears
+    # the session fixtures down, so PostgreSQL and the emulator do not outlive the run.
+    config.stash[_SIGTERM_KEY] = signal.signal(signal.SIGTERM, _interrupt)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    previous = config.stash.get(_SIGTERM_KEY, None)
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
     stack = config.stash.get(_STACK_KEY, None)
     if stack is not None:
         stack.restore()
