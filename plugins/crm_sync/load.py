@@ -44,9 +44,42 @@ def _resolved(field_map: FieldMap, row: str, owns: sql.Composable) -> sql.Compos
         return sql.SQL("(COALESCE({}, false) OR COALESCE({}, false))").format(current, incoming)
     if field_map.direction is Direction.BOTH and field_map.conflict is Conflict.MARKETING_WINS:
         return sql.SQL("COALESCE({}, {})").format(current, incoming)
-    # from_crm, crm_wins and latest_wins: the changed Salesforce record is the latest change
-    # the inbound sync sees (write-back of marketing edits is the outbound direction's job).
+    if field_map.direction is Direction.BOTH:
+        return sql.SQL("CASE WHEN {} AND NOT {} THEN {} ELSE {} END").format(
+            owns, _marketing_change_stands(field_map, row), incoming, current)
+    # from_crm: Salesforce owns the value.
     return sql.SQL("CASE WHEN {} THEN {} ELSE {} END").format(owns, incoming, current)
+
+
+# The Salesforce Id of the incoming record a marketing row is being upserted with.
+_INCOMING_ID = {"p": sql.SQL("COALESCE(EXCLUDED.contact_sf_id, EXCLUDED.lead_sf_id)"), "t": sql.SQL("EXCLUDED.sf_id")}
+
+
+def _marketing_change_stands(field_map: FieldMap, row: str) -> sql.Composable:
+    """For `crm_wins` / `latest_wins`: true when the marketing value is kept against Salesforce's.
+
+    Both rules keep a marketing edit still waiting for the write-back (`crm_outbox`) when the
+    incoming record still carries the value that edit replaced: Salesforce did not change
+    the field, so there is no conflict. `latest_wins` also keeps the marketing value when the
+    marketing side changed the field (`crm_field_changes`) after the record's SystemModstamp.
+    See docs/writeback.md.
+    """
+    name = sql.Literal(field_map.target)
+    col = sql.Identifier(field_map.target)
+    kind = sql.SQL("text" if field_map.values else SQL_TYPES[field_map.type])
+    table = sql.SQL("(SELECT c.relname::text FROM pg_class c WHERE c.oid = {}.tableoid)").format(sql.Identifier(row))
+    row_id = sql.SQL("{}.id").format(sql.Identifier(row))
+    untouched = sql.SQL(
+        "EXISTS (SELECT 1 FROM crm_outbox o WHERE o.tbl = {table} AND o.row_id = {row_id} AND o.base ? {name}"
+        " AND (o.base ->> {name})::{kind} IS NOT DISTINCT FROM EXCLUDED.{col})"
+    ).format(table=table, row_id=row_id, name=name, kind=kind, col=col)
+    if field_map.conflict is not Conflict.LATEST_WINS:
+        return untouched
+    newer = sql.SQL(
+        "EXISTS (SELECT 1 FROM crm_field_changes f WHERE f.tbl = {table} AND f.row_id = {row_id} AND f.field = {name}"
+        " AND f.changed_at > (SELECT max(i.system_modstamp) FROM incoming i WHERE i.sf_id = {incoming_id}))"
+    ).format(table=table, row_id=row_id, name=name, incoming_id=_INCOMING_ID.get(row, sql.SQL("EXCLUDED.sf_id")))
+    return sql.SQL("({} OR {})").format(untouched, newer)
 
 
 def _fragments(mapping: ObjectMapping, row: str, owns: sql.Composable) -> dict[str, sql.Composable]:

@@ -80,3 +80,34 @@ def load_settings() -> Settings:
         warehouse_conn_id=os.environ.get("CRM_SYNC_WAREHOUSE_CONN_ID", "crm_warehouse"),
         marketing_conn_id=os.environ.get("CRM_SYNC_MARKETING_CONN_ID", "marketing_db"),
     )
+
+
+@dataclass(frozen=True)
+class WritebackSettings:
+    """Tunables of the write-back to Salesforce (`crm_writeback`)."""
+
+    interval_minutes: int
+    api_budget_share: float
+    batch_size: int
+    max_attempts: int
+    retry_seconds: float
+
+    @property
+    def interval(self) -> timedelta:
+        """The write-back schedule as a timedelta."""
+        return timedelta(minutes=self.interval_minutes)
+
+
+def load_writeback_settings() -> WritebackSettings:
+    """Read the write-back settings from the environment.
+
+    Raises:
+        SettingsError: naming the variable and the allowed range.
+    """
+    return WritebackSettings(
+        interval_minutes=_int("CRM_WRITEBACK_INTERVAL_MINUTES", 60, 5, 24 * 60),
+        api_budget_share=_float("CRM_WRITEBACK_API_BUDGET_SHARE", 0.5, 0.01, 1.0),
+        batch_size=_int("CRM_WRITEBACK_BATCH_SIZE", 10_000, 1, 150_000),
+        max_attempts=_int("CRM_WRITEBACK_MAX_ATTEMPTS", 5, 1, 20),
+        retry_seconds=_float("CRM_WRITEBACK_RETRY_SECONDS", 2.0, 0.0, 300.0),
+    )

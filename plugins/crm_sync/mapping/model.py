@@ -106,6 +106,21 @@ class Expectation(BaseModel):
     level: Literal["row", "batch"] = "row"
 
 
+class Writeback(BaseModel):
+    """What the write-back may do beyond updating linked records (all off by default).
+
+    `create`: a marketing row with no Salesforce record becomes one. For people (only the
+    Lead mapping may create them: a new person from a marketing form becomes a Lead) the
+    Lead is inserted after a look-up by email, so a retry never duplicates it; for other
+    targets it is upserted by `external_id`, a mapped Salesforce external id field.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    create: bool = False
+    external_id: Annotated[str, Field(pattern=SF_NAME, max_length=80)] | None = None
+
+
 # A SOQL WHERE condition kept deliberately small: field comparisons, IN lists, LIKE, null
 # tests, AND/OR/NOT and parentheses. No sub-queries and no clause keywords.
 _FILTER_FORBIDDEN = re.compile(r"\b(SELECT|FROM|LIMIT|OFFSET|ORDER|GROUP|HAVING)\b|;", re.IGNORECASE)
@@ -164,6 +179,7 @@ class ObjectMapping(BaseModel):
     fields: Annotated[list[FieldMap], Field(min_length=1)]
     expectations: list[Expectation] = Field(default_factory=list)
     quarantine_threshold: Annotated[float, Field(ge=0, le=1)] | None = None
+    writeback: Writeback = Field(default_factory=Writeback)
 
     @field_validator("filter")
     @classmethod
@@ -191,7 +207,20 @@ class ObjectMapping(BaseModel):
             raise ValueError("on_missing_match_key: a person needs an email; use skip or quarantine")
         if self.match_key != "sf_id" and self.match_field.direction is Direction.TO_CRM:
             raise ValueError(f"match_key {self.match_key!r} must come from Salesforce, not be to_crm")
+        self._check_writeback(seen_sources)
         return self
+
+    def _check_writeback(self, sources: set[str]) -> None:
+        external_id = self.writeback.external_id
+        if external_id is not None and external_id.lower() not in sources:
+            raise ValueError(f"writeback > external_id: {external_id!r} is not the source of any field")
+        if not self.writeback.create:
+            return
+        if self.target == PEOPLE_TARGET and self.object.lower() != "lead":
+            raise ValueError("writeback > create: a new person becomes a Lead; only the Lead mapping may create people")
+        if self.target != PEOPLE_TARGET and external_id is None:
+            raise ValueError("writeback > create: needs writeback.external_id (an external id field to upsert by, "
+                             "so a retried write-back never creates a duplicate)")
 
     @property
     def dag_id(self) -> str:
@@ -215,6 +244,11 @@ class ObjectMapping(BaseModel):
     def loaded_fields(self) -> list[FieldMap]:
         """Fields whose Salesforce value is loaded into the marketing side."""
         return [f for f in self.fields if f.loads_from_crm]
+
+    @property
+    def written_fields(self) -> list[FieldMap]:
+        """Fields the write-back may send to Salesforce (direction `to_crm` or `both`)."""
+        return [f for f in self.fields if f.direction is not Direction.FROM_CRM]
 
     @property
     def value_map_names(self) -> list[str]:

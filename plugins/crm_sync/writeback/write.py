@@ -1,0 +1,363 @@
+"""The write step: pending marketing changes → Salesforce, chunk by chunk.
+
+For each marketing table a mapping targets, the pending changes (`crm_outbox`) are read in
+chunks of `CRM_WRITEBACK_BATCH_SIZE`, oldest first. Per chunk:
+
+1. new people (no Lead, no Contact) are looked up in Salesforce by email: a record found is
+   linked instead of creating a duplicate (this also makes a retried create harmless);
+2. records with `crm_wins` / `latest_wins` fields in the change are read from Salesforce;
+3. every linked record gets a record task (rules.py decides each field), every row the
+   mapping may create gets a create task;
+4. one Bulk API 2.0 job per object and operation writes them (ingest.py);
+5. created records are linked back, per-record results and refresh requests are saved in
+   the warehouse, and the settled changes leave the queue (deferred ones stay).
+
+The run stops early, with the rest queued, when the next call would pass the API budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import psycopg
+
+from crm_sync import runs
+from crm_sync.mapping.loader import MappingSet
+from crm_sync.mapping.model import ObjectMapping
+from crm_sync.salesforce import SalesforceSchemaError
+from crm_sync.settings import Settings, WritebackSettings
+from crm_sync.writeback import tracking
+from crm_sync.writeback.connection import ApiBudget, ApiLimitReached, SalesforceConnection, TransientFailure
+from crm_sync.writeback.ingest import BulkIngest, RowResult
+from crm_sync.writeback.plan import (
+    PEOPLE_LINKS,
+    Change,
+    RecordTask,
+    needs_read,
+    plan_create,
+    plan_update,
+    record_links,
+    skipped,
+)
+from crm_sync.writeback.results import Tally, record_results, request_refresh
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Emails or Ids per `IN (…)` query: keeps the SOQL far below Salesforce's length limits.
+PER_QUERY = 100
+_SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+
+
+class BudgetStop(Exception):
+    """The next Salesforce call would pass the API budget."""
+
+
+class Writer:
+    """Writes the pending changes of one write-back run."""
+
+    def __init__(self, settings: Settings, wb_settings: WritebackSettings, mapping_set: MappingSet,
+                 warehouse: psycopg.Connection, marketing: psycopg.Connection, run_ids: dict[str, int],
+                 *, connection: SalesforceConnection | None = None) -> None:
+        self.settings = settings
+        self.wb = wb_settings
+        self.mapping_set = mapping_set
+        self.wh = warehouse
+        self.mk = marketing
+        self.run_ids = run_ids
+        self.connection = connection or SalesforceConnection(settings.salesforce_conn_id, wb_settings)
+        self.budget = ApiBudget(wb_settings.api_budget_share)
+        self.ingest = BulkIngest(self.connection, self.budget)
+        self.tallies: dict[str, Tally] = defaultdict(Tally)
+        self._described: dict[str, tuple[set[str], set[str]]] = {}
+
+    # -- Salesforce calls, counted per object --------------------------------------------------
+
+    def _spend(self, object_name: str, fn: Callable[[], T]) -> T:
+        before = self.connection.api_calls
+        try:
+            return fn()
+        finally:
+            self.tallies[object_name].api_calls += self.connection.api_calls - before
+
+    def _check_budget(self, cost: int, what: str) -> None:
+        spent = self.connection.api_calls
+        if not self.budget.allows(spent, cost):
+            self.budget.stop(spent, cost, what)
+            raise BudgetStop(what)
+
+    def describe(self, mapping: ObjectMapping) -> tuple[set[str], set[str]]:
+        """(updateable, createable) field names of the object, lower case; checks the mapping.
+
+        Raises:
+            SalesforceSchemaError: a field the write-back writes is missing or not updateable.
+        """
+        if mapping.object not in self._described:
+            description = self._spend(mapping.object, lambda: self.connection.call(
+                f"describe {mapping.object}", lambda sf: getattr(sf, mapping.object).describe()))
+            fields = {f["name"].lower(): f for f in description["fields"]}
+            problems = [f"{fm.source} (not in Salesforce)" if fm.source.lower() not in fields
+                        else f"{fm.source} (not updateable)" for fm in mapping.written_fields
+                        if not fields.get(fm.source.lower(), {}).get("updateable")]
+            if problems:
+                raise SalesforceSchemaError(
+                    f"{mapping.object.lower()}.yaml: the write-back cannot write {', '.join(problems)} of "
+                    f"{mapping.object}; fix the mapping's direction or the org")
+            self._described[mapping.object] = (
+                {name for name, f in fields.items() if f.get("updateable")},
+                {name for name, f in fields.items() if f.get("createable")})
+            used, maximum = self.connection.usage
+            self.budget.start(used, maximum, self.connection.api_calls)
+        return self._described[mapping.object]
+
+    def _query(self, object_name: str, soql: str) -> list[dict[str, Any]]:
+        self._check_budget(1, f"a query of {object_name}")
+        result = self._spend(object_name, lambda: self.connection.call(
+            f"query {object_name}", lambda sf: sf.query_all(soql)))
+        return list(result["records"])
+
+    # -- one chunk --------------------------------------------------------------------------------
+
+    def process(self, table: str, mappings: list[ObjectMapping], changes: list[Change]) -> list[RecordTask]:
+        """Write one chunk of a table's changes; returns its record tasks (saved and settled)."""
+        tasks: list[RecordTask] = []
+        people = mappings[0].is_people
+        create = next((m for m in mappings if m.writeback.create), None)
+        ready: list[Change] = []
+        unlinked: list[Change] = []
+        for change in changes:
+            links = {m.object: record_links(change, m) for m in mappings}
+            if change.row.get("archived_at") is not None:
+                linked = [(o, i) for o, i in links.items() if i] or [((create or mappings[0]).object, None)]
+                tasks += [skipped(change, obj, "archived", sf_id) for obj, sf_id in linked]
+            elif any(links.values()):
+                ready.append(change)
+            elif create is None:
+                tasks.append(skipped(change, mappings[0].object, "no_salesforce_record"))
+            else:
+                unlinked.append(change)
+        refresh: list[tuple[str, str, str]] = []
+        creates: list[Change] = []
+        try:
+            for mapping in mappings:
+                self.describe(mapping)
+            if unlinked and people and create is not None and not create.writeback.external_id:
+                creates = self._link_existing_people(unlinked, mappings, ready, refresh)
+            else:
+                creates = unlinked
+            records = self._read_for_conflicts(ready, mappings)
+        except (BudgetStop, TransientFailure, ApiLimitReached) as exc:
+            if isinstance(exc, ApiLimitReached):
+                self.budget.stop(self.connection.api_calls, 1, "Salesforce's daily limit")
+            reason = "api_budget" if self.budget.stopped else "transient"
+            done = {t.change.row_id for t in tasks}
+            for change in changes:
+                if change.row_id not in done:
+                    task = skipped(change, (create or mappings[0]).object, reason)
+                    task.outcome, task.error = "deferred", self.budget.stopped or str(exc)
+                    tasks.append(task)
+            return self._save(table, mappings, tasks, refresh)
+        for change in ready:
+            for mapping in mappings:
+                sf_id = record_links(change, mapping)
+                if sf_id:
+                    updateable, _ = self._described[mapping.object]
+                    tasks.append(plan_update(change, mapping, sf_id, self.mapping_set.value_maps,
+                                             salesforce=records.get(mapping.object, {}).get(sf_id),
+                                             updateable=updateable))
+        for change in creates:
+            assert create is not None
+            tasks.append(plan_create(change, create, self.mapping_set.value_maps,
+                                     createable=self._described[create.object][1]))
+        self._run_jobs(tasks, mappings)
+        return self._save(table, mappings, tasks, refresh)
+
+    def _link_existing_people(self, unlinked: list[Change], mappings: list[ObjectMapping], ready: list[Change],
+                              refresh: list[tuple[str, str, str]]) -> list[Change]:
+        """Link new people whose email Salesforce already has (a Contact or a Lead); return the rest.
+
+        This is what makes creating Leads idempotent: a Lead created by an earlier, interrupted
+        attempt is found here and linked instead of created again.
+        """
+        from simple_salesforce.format import format_soql
+
+        found: dict[str, dict[str, str]] = defaultdict(dict)
+        emails = sorted({str(c.row["email"]).lower() for c in unlinked})
+        for mapping in mappings:
+            extra = " AND IsConverted = false" if mapping.object.lower() == "lead" else ""
+            for start in range(0, len(emails), PER_QUERY):
+                soql = format_soql(f"SELECT Id, Email FROM {mapping.object} WHERE Email IN {{}}{extra}"
+                                   " ORDER BY Id", emails[start:start + PER_QUERY])
+                for record in self._query(mapping.object, soql):
+                    found[str(record["Email"]).strip().lower()].setdefault(mapping.object, record["Id"])
+        creates = []
+        with self.mk.transaction():
+            tracking.mark_writeback(self.mk)
+            for change in unlinked:
+                matches = found.get(str(change.row["email"]).lower(), {})
+                linked = [(obj, sf_id) for obj, sf_id in sorted(matches.items())
+                          if tracking.link(self.mk, change, obj, sf_id, people=True)]
+                if linked:
+                    ready.append(change)
+                    refresh += [(obj, sf_id, "linked_by_email") for obj, sf_id in linked]
+                    log.info("marketing person %d linked to existing %s by email", change.row_id,
+                             ", ".join(f"{o} {i}" for o, i in linked))
+                else:
+                    creates.append(change)
+        return creates
+
+    def _read_for_conflicts(self, ready: list[Change], mappings: list[ObjectMapping]
+                            ) -> dict[str, dict[str, dict[str, Any]]]:
+        """Salesforce's current values of records whose change has crm_wins / latest_wins fields."""
+        records: dict[str, dict[str, dict[str, Any]]] = {}
+        for mapping in mappings:
+            ids = sorted({sf_id for c in ready if (sf_id := record_links(c, mapping)) and needs_read(c, mapping)
+                          and _SF_ID.match(sf_id)})
+            fields = ", ".join(["Id", "SystemModstamp", *sorted({f.source for f in mapping.fields
+                                                                  if f.source not in ("Id", "SystemModstamp")})])
+            for start in range(0, len(ids), PER_QUERY):
+                chunk = ", ".join(f"'{i}'" for i in ids[start:start + PER_QUERY])
+                for record in self._query(mapping.object, f"SELECT {fields} FROM {mapping.object} WHERE Id IN ({chunk})"):
+                    records.setdefault(mapping.object, {})[record["Id"]] = record
+        return records
+
+    # -- jobs -------------------------------------------------------------------------------------
+
+    def _run_jobs(self, tasks: list[RecordTask], mappings: list[ObjectMapping]) -> None:
+        groups: dict[tuple[str, str], list[RecordTask]] = defaultdict(list)
+        for task in tasks:
+            if task.outcome is None and task.operation in ("update", "insert", "upsert"):
+                groups[(task.object, task.operation)].append(task)
+        by_object = {m.object: m for m in mappings}
+        for (object_name, operation), group in sorted(groups.items()):
+            mapping = by_object[object_name]
+            key_column = {"update": "Id", "insert": mapping.match_field.source if mapping.is_people else "Id",
+                          "upsert": mapping.writeback.external_id or "Id"}[operation]
+            rows: dict[str, dict[str, str]] = {}
+            for task in group:
+                if task.key in rows:
+                    task.outcome, task.reason = "skipped", "duplicate_key"
+                    continue
+                rows[task.key] = ({"Id": task.sf_id} if operation == "update" else {}) | task.values
+            external_id = mapping.writeback.external_id if operation == "upsert" else None
+            if self.budget.stopped:
+                results = {key: RowResult("deferred", code="api_budget", message=self.budget.stopped) for key in rows}
+            else:
+                before = self.connection.api_calls
+                try:
+                    results = self.ingest.write(object_name, operation, rows, key_column=key_column,
+                                                external_id=external_id)
+                finally:
+                    self.tallies[object_name].api_calls += self.connection.api_calls - before
+            for task in group:
+                if task.outcome is None:
+                    _apply(task, results[task.key])
+            counts = defaultdict(int)
+            for task in group:
+                counts[task.outcome] += 1
+            log.info("%s %s: %s", object_name, operation, ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+
+    # -- saving -----------------------------------------------------------------------------------
+
+    def _save(self, table: str, mappings: list[ObjectMapping], tasks: list[RecordTask],
+              refresh: list[tuple[str, str, str]]) -> list[RecordTask]:
+        """Link created records, save results and refresh requests, settle finished changes."""
+        people = mappings[0].is_people
+        created = [t for t in tasks if t.outcome == "created" and t.sf_id]
+        if created:
+            with self.mk.transaction():
+                tracking.mark_writeback(self.mk)
+                for task in created:
+                    if not tracking.link(self.mk, task.change, task.object, task.sf_id or "", people=people):
+                        task.notes.append("created, but another marketing row already links this record")
+        refresh = list(refresh)
+        refresh += [(t.object, t.sf_id, "created") for t in created]
+        refresh += [(t.object, t.sf_id, "restore " + ",".join(t.restored)) for t in tasks
+                    if t.restored and t.sf_id and t.outcome != "deferred"]
+        by_run: dict[int, list[RecordTask]] = defaultdict(list)
+        for task in tasks:
+            by_run[self.run_ids[task.object]].append(task)
+            self.tallies[task.object].add(task)
+        for run_id, run_tasks in by_run.items():
+            record_results(self.wh, run_id, run_tasks)
+        if refresh:
+            request_refresh(self.wh, self.run_ids[refresh[0][0]], refresh)
+        self.wh.commit()  # results first: a crash before settling only re-sends, never loses
+        unsettled = {t.change.row_id for t in tasks if not t.settled}
+        finished = {t.change.row_id: t.change for t in tasks if t.change.row_id not in unsettled}
+        with self.mk.transaction():
+            tracking.settle(self.mk, table, list(finished.values()))
+        return tasks
+
+
+def _apply(task: RecordTask, result: RowResult) -> None:
+    """Copy a row's job result onto its record task."""
+    task.attempts, task.job_ids = result.attempts, result.job_ids
+    if result.status == "succeeded":
+        task.sf_id = task.sf_id or result.sf_id
+        task.outcome = "created" if (task.operation == "insert" or result.created) else "updated"
+    elif result.status == "failed":
+        task.outcome, task.reason, task.error = "failed", result.code, result.message
+        task.sf_id = task.sf_id or result.sf_id
+    else:
+        task.outcome, task.reason, task.error = "deferred", result.code, result.message
+
+
+def writeback_targets(mapping_set: MappingSet) -> dict[str, list[ObjectMapping]]:
+    """Mappings by marketing table, tables sorted (people: Contact before Lead)."""
+    tables: dict[str, list[ObjectMapping]] = defaultdict(list)
+    for mapping in mapping_set.objects:
+        tables[mapping.target].append(mapping)
+    return dict(sorted(tables.items()))
+
+
+def table_columns_for(mappings: list[ObjectMapping], existing: list[str]) -> list[str]:
+    """The columns a chunk reads: the mapped ones, links and bookkeeping that exist."""
+    wanted = ["id", "archived_at", "sf_id", *PEOPLE_LINKS.values(), "sf_object",
+              *(f.target for m in mappings for f in m.fields)]
+    return [c for c in dict.fromkeys(wanted) if c in existing]
+
+
+def write_changes(settings: Settings, wb_settings: WritebackSettings, mapping_set: MappingSet,
+                  warehouse: psycopg.Connection, marketing: psycopg.Connection, run_ids: dict[str, int],
+                  *, connection: SalesforceConnection | None = None) -> Writer:
+    """Write every pending change up to now; returns the writer (tallies, budget)."""
+    upto = tracking.latest_seq(marketing)
+    marketing.commit()
+    writer = Writer(settings, wb_settings, mapping_set, warehouse, marketing, run_ids, connection=connection)
+    started = datetime.now(UTC)
+    for table, mappings in writeback_targets(mapping_set).items():
+        with marketing.transaction():
+            tracking.drop_orphans(marketing, table)
+        columns = table_columns_for(mappings, tracking.table_columns(marketing, table))
+        marketing.commit()
+        for changes in tracking.pending_changes(marketing, table, columns, upto=upto, size=wb_settings.batch_size):
+            for mapping in mappings:
+                _ensure_run(writer, warehouse, mapping, run_ids)
+            writer.process(table, mappings, changes)
+            if writer.budget.stopped:
+                break
+        if writer.budget.stopped:
+            break
+    log.info("write-back: %d API call(s) in %.1f s", writer.connection.api_calls,
+             (datetime.now(UTC) - started).total_seconds())
+    return writer
+
+
+def _ensure_run(writer: Writer, warehouse: psycopg.Connection, mapping: ObjectMapping,
+                run_ids: dict[str, int]) -> None:
+    """Objects without written fields get a sync log row only when they have changes."""
+    if mapping.object not in run_ids:
+        first = next(iter(run_ids.values()), None)
+        template_run = runs.get_run(warehouse, first) if first else {}
+        run_ids[mapping.object] = runs.start_run(
+            warehouse, object_name=mapping.object, kind="writeback", dag_run_id=template_run.get("dag_run_id"),
+            window_start=template_run.get("window_start"), window_end=template_run.get("window_end"),
+            watermark_before=runs.get_watermark(warehouse, mapping.object, "to_crm"))
+        warehouse.commit()
