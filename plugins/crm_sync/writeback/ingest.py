@@ -93,7 +93,7 @@ class BulkIngest:
                 break
             spent = self.connection.api_calls
             if not self.budget.allows(spent, JOB_CALLS):
-                reason = self.budget.stop(spent, JOB_CALLS, f"a {operation} job of {len(pending)} {object_name}(s)")
+                reason = self.budget.stop(spent, JOB_CALLS, f"writing {len(pending)} {object_name}(s) ({operation})")
                 for key in pending:
                     results[key].code, results[key].message = "api_budget", reason
                 return results
