@@ -52,6 +52,7 @@ def build_differential_dag(mapping: ObjectMapping, settings: Settings):
     from airflow.sdk import DAG, get_current_context, task
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+    from crm_sync import extract as extract_step
     from crm_sync import pipeline
 
     object_name = mapping.object
@@ -79,7 +80,7 @@ def build_differential_dag(mapping: ObjectMapping, settings: Settings):
         @task(pool=SALESFORCE_POOL)
         def extract() -> int:
             """Stage the changed records; returns the run id (the batch id)."""
-            return pipeline.extract(object_name, dag_run_id=get_current_context()["run_id"])
+            return extract_step.extract_changes(object_name, dag_run_id=get_current_context()["run_id"])
 
         @task
         def validate(sync_run_id: int) -> int:

@@ -9,6 +9,7 @@ outcome: created, updated, archived, unchanged or skipped (with a reason).
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -158,11 +159,11 @@ def ensure_target_table(conn: psycopg.Connection, mapping: ObjectMapping) -> lis
 
 
 def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mapping: ObjectMapping,
-             run_id: int) -> LoadResult:
+             run_id: int, *, dry_run: bool = False) -> LoadResult:
     """Stream the run's transformed rows into the marketing database and upsert them.
 
-    The marketing transaction commits before this returns; the caller records the counts
-    (and only then advances the watermark).
+    The marketing transaction commits before this returns (a dry run rolls it back after
+    counting); the caller records the counts and only then advances the watermark.
     """
     columns = publish_columns(mapping)
     with marketing.transaction():
@@ -181,12 +182,19 @@ def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mappi
                 for block in reader:
                     writer.write(block)
         marketing.execute("CREATE INDEX ON incoming (sf_id)")
+        if mapping.match_key != "sf_id":
+            # The duplicate and email-change checks look rows up by match key.
+            marketing.execute(sql.SQL("CREATE INDEX ON incoming ({})").format(sql.Identifier(mapping.match_key)))
         marketing.execute("ANALYZE incoming")
-        for statement in load_statements(mapping):
+        for number, statement in enumerate(load_statements(mapping), start=1):
+            started = time.monotonic()
             marketing.execute(statement)
+            log.debug("load statement %d of %s: %.2f s", number, mapping.object, time.monotonic() - started)
         result = LoadResult()
         rows = marketing.execute(
             "SELECT row_id, sf_id, skip_reason, COALESCE(outcome, 'unchanged') FROM incoming").fetchall()
+        if dry_run:
+            raise psycopg.Rollback()
     warehouse.commit()  # end the read transaction of the COPY
     for row_id, sf_id, skip_reason, outcome in rows:
         # A row with an outcome and a skip reason changed something, then stopped (a

@@ -1,9 +1,10 @@
-"""The steps of a sync run, callable with or without Airflow.
+"""The steps every sync run goes through after extraction, callable with or without Airflow.
 
-prepare -> extract -> validate -> load -> finalize. Each step opens its own connections
-(by Airflow connection id), records what it did in the run's sync log row, and can be
-retried: extract re-stages its batch, validate re-derives its verdicts, load is an upsert,
-and the watermark moves only in finalize, after the data it covers is committed.
+prepare -> extract (see extract.py) -> validate -> load -> finalize. Each step opens its own
+connections (by Airflow connection id), records what it did in the run's sync log row, and
+can be retried: extract re-stages (or resumes) its batch, validate re-derives its verdicts,
+load is an upsert, and the watermark moves only in finalize, after the data it covers is
+committed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -24,16 +25,16 @@ from crm_sync.load import ensure_target_table, load_run
 from crm_sync.mapping.loader import MappingSet, load_mappings
 from crm_sync.mapping.model import ObjectMapping
 from crm_sync.migrations import migrate
-from crm_sync.normalize import from_bulk_csv, from_rest
+from crm_sync.mirror import archive_absent
 from crm_sync.paths import mappings_dir
-from crm_sync.salesforce import SalesforceClient
 from crm_sync.settings import Settings, load_settings
-from crm_sync.soql import count_query, extract_fields, select_query, window_condition
-from crm_sync.staging import stage_rows
 from crm_sync.summary import format_summary
 from crm_sync.transform import missing_match_key_condition, validation_query
 
 log = logging.getLogger(__name__)
+
+# Run kinds that move the object's watermark when they succeed (not dry runs).
+WATERMARK_KINDS = ("differential", "full")
 
 
 class BatchRejected(RuntimeError):
@@ -44,14 +45,15 @@ class SyncSkipped(RuntimeError):
     """The run must not sync now (e.g. a full sync holds the lock)."""
 
 
-def _config(object_name: str) -> tuple[Settings, MappingSet, ObjectMapping]:
+def config(object_name: str) -> tuple[Settings, MappingSet, ObjectMapping]:
+    """Settings, all mappings, and the mapping of one object."""
     settings = load_settings()
     mapping_set = load_mappings(mappings_dir())
     return settings, mapping_set, mapping_set.get(object_name)
 
 
 @contextmanager
-def _step(conn: psycopg.Connection, run_id: int, name: str) -> Iterator[None]:
+def step(conn: psycopg.Connection, run_id: int, name: str) -> Iterator[None]:
     """Time a step; on failure roll back, mark the run failed with the error, re-raise."""
     started = time.monotonic()
     try:
@@ -83,19 +85,19 @@ def load_mapping_tables(conn: psycopg.Connection, mapping_set: MappingSet) -> No
         )
 
 
-def prepare(object_name: str, *, dag_run_id: str | None = None) -> None:
+def prepare(object_name: str, *, dag_run_id: str | None = None, respect_lock: bool = True) -> None:
     """Apply migrations, reload the mapping tables, make sure the target table exists.
 
     Raises:
-        SyncSkipped: when a full sync holds the lock (a skipped run is logged).
+        SyncSkipped: when `respect_lock` and a full sync holds the lock (a skipped run is logged).
     """
-    settings, mapping_set, mapping = _config(object_name)
+    settings, mapping_set, mapping = config(object_name)
     with connect(settings.warehouse_conn_id) as wh:
         applied = migrate(wh, "warehouse")
         if applied:
             log.info("warehouse migrations applied: %s", ", ".join(applied))
         holder = runs.lock_holder(wh, runs.FULL_SYNC_LOCK)
-        if holder:
+        if holder and respect_lock:
             reason = f"full sync {holder} is running; differential syncs wait for it"
             run_id = runs.start_run(wh, object_name=mapping.object, kind="differential", dag_run_id=dag_run_id,
                                     window_start=None, window_end=None, watermark_before=None)
@@ -110,50 +112,6 @@ def prepare(object_name: str, *, dag_run_id: str | None = None) -> None:
             log.info("marketing migrations applied: %s", ", ".join(applied))
         ensure_target_table(mk, mapping)
         mk.commit()
-
-
-def extract(object_name: str, *, dag_run_id: str | None = None, now: datetime | None = None) -> int:
-    """Extract the records changed in the object's window into staging; returns the run id.
-
-    The window is half-open: `[watermark - lookback, now - safety_lag)`; with no watermark
-    yet, everything before the upper bound (the initial import).
-    """
-    settings, _, mapping = _config(object_name)
-    run_start = now or datetime.now(UTC)
-    with connect(settings.warehouse_conn_id) as wh:
-        watermark = runs.get_watermark(wh, mapping.object)
-        window_end = run_start - timedelta(seconds=settings.safety_lag_seconds)
-        window_start = None if watermark is None else watermark - timedelta(seconds=settings.lookback_seconds)
-        run_id = runs.start_run(wh, object_name=mapping.object, kind="differential", dag_run_id=dag_run_id,
-                                window_start=window_start, window_end=window_end, watermark_before=watermark)
-        wh.commit()
-        log.info("run %d: %s window [%s, %s)%s", run_id, mapping.object, window_start or "beginning",
-                 window_end, "" if watermark else " (initial import: no watermark yet)")
-        with _step(wh, run_id, "extract"):
-            stage_window(wh, run_id, mapping, settings, window_start, window_end)
-    return run_id
-
-
-def stage_window(wh: psycopg.Connection, run_id: int, mapping: ObjectMapping, settings: Settings,
-                 window_start: datetime | None, window_end: datetime) -> None:
-    """Describe, count, and stream the window's records into staging (REST or Bulk 2.0)."""
-    sf = SalesforceClient.from_connection(settings.salesforce_conn_id)
-    fields = extract_fields(mapping)
-    infos = sf.check_fields(mapping.object, fields, f"{mapping.object.lower()}.yaml")
-    condition = window_condition(mapping, window_start, window_end)
-    total = sf.count(count_query(mapping, condition))
-    method = "bulk" if total > settings.bulk_threshold else "rest"
-    query = select_query(mapping, fields, condition)
-    log.info("run %d: %d %s record(s) in the window; extracting with %s", run_id, total, mapping.object,
-             "Bulk API 2.0" if method == "bulk" else "REST queryAll")
-    if method == "bulk":
-        rows = (row for page in sf.iter_bulk_pages(mapping.object, query, settings.bulk_page_size)
-                for row in from_bulk_csv(page, infos))
-    else:
-        rows = (from_rest(record) for page in sf.iter_rest_pages(query) for record in page)
-    staged = stage_rows(wh, run_id, rows, expected=total)
-    runs.update_run(wh, run_id, extracted=staged, staged=staged, api_calls=sf.api_calls,
-                    extract_method=method, status="extracted")
 
 
 def _classify(wh: psycopg.Connection, run_id: int, mapping: ObjectMapping) -> None:
@@ -206,8 +164,8 @@ def validate(run_id: int) -> dict[str, Any]:
     settings = load_settings()
     with connect(settings.warehouse_conn_id) as wh:
         object_name = runs.get_run(wh, run_id)["object"]
-        _, mapping_set, mapping = _config(object_name)
-        with _step(wh, run_id, "validate"):
+        _, mapping_set, mapping = config(object_name)
+        with step(wh, run_id, "validate"):
             _classify(wh, run_id, mapping)
             wh.commit()
             outcome = validate_batch(
@@ -235,13 +193,17 @@ def validate(run_id: int) -> dict[str, Any]:
 
 
 def load(run_id: int) -> dict[str, int]:
-    """Publish the run's valid rows into the marketing database; returns the outcome counts."""
+    """Publish the run's valid rows into the marketing database; returns the outcome counts.
+
+    A dry run computes the same counts and rolls the marketing transaction back. A full
+    sync in mirror mode also archives marketing rows whose record Salesforce no longer has.
+    """
     settings = load_settings()
     with connect(settings.warehouse_conn_id) as wh:
-        object_name = runs.get_run(wh, run_id)["object"]
-        _, _, mapping = _config(object_name)
-        with _step(wh, run_id, "load"), connect(settings.marketing_conn_id) as mk:
-            result = load_run(wh, mk, mapping, run_id)
+        run = runs.get_run(wh, run_id)
+        _, _, mapping = config(run["object"])
+        with step(wh, run_id, "load"), connect(settings.marketing_conn_id) as mk:
+            result = load_run(wh, mk, mapping, run_id, dry_run=run["dry_run"])
             with wh.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO crm_sync.skipped (run_id, row_id, sf_id, reason) VALUES (%s, %s, %s, %s)"
@@ -251,30 +213,62 @@ def load(run_id: int) -> dict[str, int]:
             reasons = dict(wh.execute(
                 "SELECT reason, count(*) FROM crm_sync.skipped WHERE run_id = %s GROUP BY reason ORDER BY reason",
                 (run_id,)).fetchall())
+            report: dict[str, Any] = {}
+            if run["kind"] == "full" and run["report"].get("mode") == "mirror":
+                report["mirror_archived"] = archive_absent(wh, mk, mapping, run_id, dry_run=run["dry_run"])
+                log.info("run %d: mirror archived %d marketing row(s) whose %s is gone from Salesforce",
+                         run_id, report["mirror_archived"], mapping.object)
             runs.update_run(wh, run_id, created=result.counts["created"], updated=result.counts["updated"],
                             archived=result.counts["archived"], unchanged=result.counts["unchanged"],
-                            skipped=sum(reasons.values()), skipped_reasons=reasons, status="loaded")
+                            skipped=sum(reasons.values()), skipped_reasons=reasons, status="loaded",
+                            report=report)
         return dict(result.counts)
 
 
+def _remember_records(wh: psycopg.Connection, run_id: int, object_name: str) -> None:
+    """Keep the latest version and outcome of every record this run processed."""
+    wh.execute(
+        "INSERT INTO crm_sync.synced_records (object, sf_id, system_modstamp, is_deleted, outcome, run_id)"
+        " SELECT DISTINCT ON (r.sf_id) %(object)s, r.sf_id, r.system_modstamp, r.is_deleted,"
+        "        CASE WHEN q.row_id IS NOT NULL THEN 'quarantined'"
+        "             WHEN s.row_id IS NOT NULL THEN 'skipped' ELSE 'published' END, r.run_id"
+        "   FROM crm_staging.records r"
+        "   LEFT JOIN crm_quarantine.records q ON q.run_id = r.run_id AND q.row_id = r.row_id"
+        "   LEFT JOIN crm_sync.skipped s ON s.run_id = r.run_id AND s.row_id = r.row_id"
+        "  WHERE r.run_id = %(run_id)s"
+        "  ORDER BY r.sf_id, r.system_modstamp DESC, r.row_id DESC"
+        " ON CONFLICT (object, sf_id) DO UPDATE SET system_modstamp = EXCLUDED.system_modstamp,"
+        "   is_deleted = EXCLUDED.is_deleted, outcome = EXCLUDED.outcome, run_id = EXCLUDED.run_id"
+        " WHERE crm_sync.synced_records.system_modstamp <= EXCLUDED.system_modstamp",
+        {"object": object_name, "run_id": run_id},
+    )
+
+
 def finalize(run_id: int) -> dict[str, Any]:
-    """Advance the watermark, close the run, purge old staging; returns the sync log row."""
+    """Advance the watermark (differential and full runs), close the run, purge old staging.
+
+    Returns the final sync log row; its summary is logged.
+    """
     settings = load_settings()
     with connect(settings.warehouse_conn_id) as wh:
         run = runs.get_run(wh, run_id)
         if run["status"] != "loaded":
             raise RuntimeError(f"run {run_id} is {run['status']!r}, not loaded: the watermark stays")
-        with _step(wh, run_id, "finalize"):
-            runs.set_watermark(wh, run["object"], run["window_end"], run_id)
-            # Older quarantine entries of records that now loaded are settled.
-            wh.execute(
-                "UPDATE crm_quarantine.records q SET status = 'superseded', resolved_at = now()"
-                "  FROM crm_staging.records r"
-                " WHERE r.run_id = %s AND q.object = %s AND q.status = 'open' AND q.run_id < r.run_id"
-                "   AND q.sf_id = r.sf_id AND NOT EXISTS (SELECT 1 FROM crm_quarantine.records n"
-                "        WHERE n.run_id = r.run_id AND n.row_id = r.row_id)",
-                (run_id, run["object"]),
-            )
+        with step(wh, run_id, "finalize"):
+            moves_watermark = run["kind"] in WATERMARK_KINDS and not run["dry_run"]
+            if moves_watermark:
+                runs.set_watermark(wh, run["object"], run["window_end"], run_id)
+            if not run["dry_run"]:
+                _remember_records(wh, run_id, run["object"])
+                # Older quarantine entries of records that now loaded are settled.
+                wh.execute(
+                    "UPDATE crm_quarantine.records q SET status = 'superseded', resolved_at = now()"
+                    "  FROM crm_staging.records r"
+                    " WHERE r.run_id = %s AND q.object = %s AND q.status = 'open' AND q.run_id < r.run_id"
+                    "   AND q.sf_id = r.sf_id AND NOT EXISTS (SELECT 1 FROM crm_quarantine.records n"
+                    "        WHERE n.run_id = r.run_id AND n.row_id = r.row_id)",
+                    (run_id, run["object"]),
+                )
             purged = wh.execute(
                 "DELETE FROM crm_staging.records WHERE run_id IN (SELECT run_id FROM crm_sync.sync_runs"
                 " WHERE finished_at < now() - make_interval(days => %s))",
@@ -282,7 +276,8 @@ def finalize(run_id: int) -> dict[str, Any]:
             ).rowcount
             if purged:
                 log.info("purged %d staging row(s) older than %d days", purged, settings.staging_retention_days)
-            runs.update_run(wh, run_id, status="succeeded", watermark_after=run["window_end"],
+            runs.update_run(wh, run_id, status="dry_run" if run["dry_run"] else "succeeded",
+                            watermark_after=run["window_end"] if moves_watermark else run["watermark_before"],
                             finished_at=datetime.now(UTC))
         final = runs.get_run(wh, run_id)
     log.info("%s", format_summary(final))

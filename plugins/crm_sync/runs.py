@@ -18,20 +18,34 @@ COUNT_COLUMNS = ("extracted", "staged", "valid", "quarantined", "skipped", "crea
 
 def start_run(conn: psycopg.Connection, *, object_name: str, kind: str, dag_run_id: str | None,
               window_start: datetime | None, window_end: datetime | None,
-              watermark_before: datetime | None) -> int:
+              watermark_before: datetime | None, dry_run: bool = False,
+              report: dict[str, Any] | None = None) -> int:
     """Insert a sync log row and return its run id (also the staging batch id)."""
     row = conn.execute(
         "INSERT INTO crm_sync.sync_runs (object, kind, dag_run_id, window_start, window_end,"
-        " watermark_before) VALUES (%s, %s, %s, %s, %s, %s) RETURNING run_id",
-        (object_name, kind, dag_run_id, window_start, window_end, watermark_before),
+        " watermark_before, dry_run, report) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING run_id",
+        (object_name, kind, dag_run_id, window_start, window_end, watermark_before, dry_run,
+         json.dumps(report or {})),
     ).fetchone()
     assert row is not None
     return int(row[0])
 
 
+def find_run(conn: psycopg.Connection, *, object_name: str, kind: str, dag_run_id: str) -> int | None:
+    """The unfinished run of this kind and object started by this DAG run (to resume it)."""
+    row = conn.execute(
+        "SELECT run_id FROM crm_sync.sync_runs WHERE object = %s AND kind = %s AND dag_run_id = %s"
+        " AND status NOT IN ('succeeded', 'dry_run') ORDER BY run_id DESC LIMIT 1",
+        (object_name, kind, dag_run_id),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
 def update_run(conn: psycopg.Connection, run_id: int, *, duration: tuple[str, float] | None = None,
-               skipped_reasons: dict[str, int] | None = None, **values: Any) -> None:
-    """Set columns of a run; counts given as keyword arguments, a step's duration merged."""
+               skipped_reasons: dict[str, int] | None = None, report: dict[str, Any] | None = None,
+               **values: Any) -> None:
+    """Set columns of a run; counts given as keyword arguments; a step's duration and report
+    entries are merged into what is there."""
     sets, params = [], []
     for column, value in values.items():
         if column not in COUNT_COLUMNS and column not in ("status", "error", "extract_method",
@@ -42,6 +56,9 @@ def update_run(conn: psycopg.Connection, run_id: int, *, duration: tuple[str, fl
     if duration:
         sets.append("durations = durations || %s::jsonb")
         params.append(json.dumps({duration[0]: round(duration[1], 3)}))
+    if report:
+        sets.append("report = report || %s::jsonb")
+        params.append(json.dumps(report, default=str))
     if skipped_reasons is not None:
         sets.append("skipped_reasons = %s::jsonb")
         params.append(json.dumps(skipped_reasons))

@@ -115,19 +115,44 @@ class SalesforceClient:
                 return
             result = self.sf.query_more(result["nextRecordsUrl"], identifier_is_url=True, include_deleted=True)
 
-    def iter_bulk_pages(self, object_name: str, soql: str, page_size: int,
-                        poll_seconds: float = 0.5) -> Iterator[str]:
-        """Yield CSV pages of a Bulk API 2.0 `queryAll` job (each page with its header row)."""
+    def _bulk_client(self, object_name: str) -> Any:
+        return getattr(self.sf.bulk2, object_name)._client
+
+    def start_bulk_query(self, object_name: str, soql: str) -> str:
+        """Create a Bulk API 2.0 `queryAll` job; returns its id."""
         from simple_salesforce.bulk2 import Operation
 
-        client = getattr(self.sf.bulk2, object_name)._client
-        job = client.create_job(Operation.query_all, soql)
+        job = self._bulk_client(object_name).create_job(Operation.query_all, soql)
         log.info("Bulk API 2.0 job %s created for %s", job["id"], object_name)
-        client.wait_for_job(job["id"], True, poll_seconds)
-        locator = ""
-        while True:
-            page = client.get_query_results(job["id"], locator, page_size)
-            yield page["records"]
-            locator = page["locator"]
-            if not locator:
-                return
+        return str(job["id"])
+
+    def wait_for_bulk_query(self, object_name: str, job_id: str, poll_seconds: float = 0.5) -> None:
+        """Wait until the job is complete.
+
+        Raises:
+            BulkJobFailed: when Salesforce reports the job Failed or Aborted, or it times out.
+        """
+        from simple_salesforce.exceptions import SalesforceOperationError
+
+        try:
+            self._bulk_client(object_name).wait_for_job(job_id, True, poll_seconds)
+        except SalesforceOperationError as exc:
+            raise BulkJobFailed(f"Bulk API 2.0 job {job_id} did not complete: {exc}") from exc
+
+    def bulk_results_page(self, object_name: str, job_id: str, locator: str, page_size: int) -> tuple[str, str]:
+        """One CSV page of a completed job and the locator of the next ('' at the end).
+
+        Raises:
+            BulkJobFailed: when the job's results are gone (jobs expire after some days).
+        """
+        from simple_salesforce.exceptions import SalesforceResourceNotFound
+
+        try:
+            page = self._bulk_client(object_name).get_query_results(job_id, locator, page_size)
+        except SalesforceResourceNotFound as exc:
+            raise BulkJobFailed(f"results of Bulk API 2.0 job {job_id} are no longer available") from exc
+        return page["records"], page["locator"]
+
+
+class BulkJobFailed(RuntimeError):
+    """A Bulk API 2.0 job failed, was aborted or timed out."""

@@ -46,6 +46,7 @@ class Settings:
     safety_lag_seconds: int
     bulk_threshold: int
     bulk_page_size: int
+    bulk_max_splits: int
     quarantine_threshold: float
     quarantine_min_rows: int
     staging_retention_days: int
@@ -72,6 +73,7 @@ def load_settings() -> Settings:
         safety_lag_seconds=_int("CRM_SYNC_SAFETY_LAG_SECONDS", 15, 0, 3600),
         bulk_threshold=_int("CRM_SYNC_BULK_THRESHOLD", 10_000, 1, 100_000_000),
         bulk_page_size=_int("CRM_SYNC_BULK_PAGE_SIZE", 50_000, 100, 1_000_000),
+        bulk_max_splits=_int("CRM_SYNC_BULK_MAX_SPLITS", 4, 0, 12),
         quarantine_threshold=_float("CRM_SYNC_QUARANTINE_THRESHOLD", 0.2, 0.0, 1.0),
         quarantine_min_rows=_int("CRM_SYNC_QUARANTINE_MIN_ROWS", 50, 0, 100_000_000),
         staging_retention_days=_int("CRM_SYNC_STAGING_RETENTION_DAYS", 7, 1, 3650),

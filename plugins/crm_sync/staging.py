@@ -17,13 +17,14 @@ _COPY = "COPY crm_staging.records (run_id, sf_id, system_modstamp, is_deleted, p
 
 
 def stage_rows(conn: psycopg.Connection, run_id: int, rows: Iterable[StagingRow], *,
-               expected: int | None = None, progress_every: int = 50_000) -> int:
+               expected: int | None = None, progress_every: int = 50_000, replace: bool = True) -> int:
     """COPY rows into staging under `run_id`; logs progress on long extracts.
 
-    Rows already staged for the run (a retried task) are removed first, so a retry never
-    doubles a batch. The caller commits.
+    With `replace` (REST extracts), rows already staged for the run (a retried task) are
+    removed first, so a retry never doubles a batch; Bulk pages append. The caller commits.
     """
-    conn.execute("DELETE FROM crm_staging.records WHERE run_id = %s", (run_id,))
+    if replace:
+        conn.execute("DELETE FROM crm_staging.records WHERE run_id = %s", (run_id,))
     staged = 0
     started = time.monotonic()
     dumps = json.dumps

@@ -29,12 +29,20 @@ class SyncStack:
         self.emulator = emulator
         self.admin = emulator.admin()
 
-    def run_dag(self, dag_id: str):
-        """`dag.test()` of one of the project's DAGs; returns the DagRun."""
+    def run_dag(self, dag_id: str, **params: Any):
+        """`dag.test()` of one of the project's DAGs (with Params if given); returns the DagRun."""
         import crm_differential
+        import crm_manual
 
-        module = importlib.reload(crm_differential)
-        return getattr(module, dag_id).test()
+        for module in (importlib.reload(crm_differential), importlib.reload(crm_manual)):
+            if hasattr(module, dag_id):
+                return getattr(module, dag_id).test(run_conf=params or None)
+        raise KeyError(dag_id)
+
+    def task_states(self, dag_run) -> dict[str, str]:
+        """Task id (with map index when mapped) -> state."""
+        return {(ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): ti.state
+                for ti in dag_run.get_task_instances()}
 
     def warehouse(self, query: str, *params: Any) -> list[dict[str, Any]]:
         with psycopg.connect(self.databases.warehouse) as conn, conn.cursor(row_factory=dict_row) as cur:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import psycopg
 from airflow.utils.state import DagRunState
 from crm_sync import pipeline
+from crm_sync.extract import extract_changes
 from crm_sync.paths import INCLUDE_DIR
 
 from tests.dags.test_dag_integrity import SUBSCRIPTION_MAPPING
@@ -102,7 +103,7 @@ def test_a_change_made_while_a_run_extracts_arrives_with_the_next_run(sync_stack
         "SELECT contact_sf_id FROM people WHERE contact_sf_id IS NOT NULL AND archived_at IS NULL LIMIT 1")[0]
     # The run starts (its window closes at run start), then the change lands before it ends.
     pipeline.prepare("Contact")
-    run_id = pipeline.extract("Contact", now=datetime.now(UTC))
+    run_id = extract_changes("Contact", now=datetime.now(UTC))
     sf.Contact.update(target["contact_sf_id"], {"Title": "Changed mid-run"})
     pipeline.validate(run_id)
     pipeline.load(run_id)

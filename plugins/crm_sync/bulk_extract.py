@@ -1,0 +1,114 @@
+"""Bulk API 2.0 extraction into staging: resumable page by page, split on failure.
+
+Each run's Bulk work is a set of SystemModstamp ranges in `crm_sync.bulk_jobs`. A range's
+pages are staged and committed one at a time together with the locator of the next page,
+so a retried task continues where the last attempt stopped. A job that fails or times out
+is replaced by two jobs over the halves of its range (up to `max_splits` times), because
+Salesforce's usual cure for a query that is too big to finish is a smaller query.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import psycopg
+
+from crm_sync.mapping.model import ObjectMapping
+from crm_sync.normalize import from_bulk_csv
+from crm_sync.salesforce import BulkJobFailed, FieldInfo, SalesforceClient
+from crm_sync.soql import select_query, soql_datetime
+from crm_sync.staging import stage_rows
+
+log = logging.getLogger(__name__)
+
+# No SystemModstamp is older than Salesforce itself; the first range starts here.
+FLOOR = datetime(1999, 1, 1, tzinfo=UTC)
+
+
+def _range_query(mapping: ObjectMapping, fields: list[str], start: datetime, end: datetime) -> str:
+    condition = f"SystemModstamp >= {soql_datetime(start)} AND SystemModstamp < {soql_datetime(end)}"
+    if mapping.filter:
+        condition += f" AND ({mapping.filter})"
+    return select_query(mapping, fields, condition)
+
+
+def _ranges(wh: psycopg.Connection, run_id: int) -> list[tuple]:
+    return wh.execute(
+        "SELECT range_start, range_end, job_id, state, next_locator, pages_staged, rows_staged"
+        " FROM crm_sync.bulk_jobs WHERE run_id = %s AND state NOT IN ('done', 'split')"
+        " ORDER BY range_start", (run_id,)).fetchall()
+
+
+def _update(wh: psycopg.Connection, run_id: int, start: datetime, end: datetime, **values: object) -> None:
+    sets = ", ".join(f"{column} = %s" for column in values)
+    wh.execute(f"UPDATE crm_sync.bulk_jobs SET {sets}, updated_at = now()"
+               " WHERE run_id = %s AND range_start = %s AND range_end = %s",
+               (*values.values(), run_id, start, end))
+
+
+def _forget_range(wh: psycopg.Connection, run_id: int, start: datetime, end: datetime) -> None:
+    """Remove what a range staged (before it is split or restarted)."""
+    wh.execute("DELETE FROM crm_staging.records WHERE run_id = %s AND system_modstamp >= %s"
+               " AND system_modstamp < %s", (run_id, start, end))
+
+
+def stage_bulk(wh: psycopg.Connection, sf: SalesforceClient, run_id: int, mapping: ObjectMapping,
+               fields: list[str], infos: Mapping[str, FieldInfo], *, window_start: datetime | None,
+               window_end: datetime, page_size: int, max_splits: int, expected: int | None = None) -> dict:
+    """Stage the window's records through Bulk API 2.0; returns what it did (for the report).
+
+    Safe to call again for the same run after a failure: finished ranges are kept, an
+    interrupted range resumes from its next page.
+    """
+    wh.execute("INSERT INTO crm_sync.bulk_jobs (run_id, range_start, range_end) VALUES (%s, %s, %s)"
+               " ON CONFLICT DO NOTHING", (run_id, window_start or FLOOR, window_end))
+    wh.commit()
+    splits, resumed, started = 0, 0, time.monotonic()
+    while pending := _ranges(wh, run_id):
+        start, end, job_id, state, locator, pages, rows = pending[0]
+        depth = round((window_end - (window_start or FLOOR)) / (end - start)).bit_length() - 1
+        try:
+            if state == "staging" and job_id:
+                resumed += 1
+                log.info("resuming Bulk job %s at page %d (%d rows already staged)", job_id, pages + 1, rows)
+                if not pages:
+                    sf.wait_for_bulk_query(mapping.object, job_id)
+            else:
+                job_id = sf.start_bulk_query(mapping.object, _range_query(mapping, fields, start, end))
+                _update(wh, run_id, start, end, job_id=job_id, state="staging", next_locator="")
+                wh.commit()
+                sf.wait_for_bulk_query(mapping.object, job_id)
+                locator = ""
+            while True:
+                page, locator = sf.bulk_results_page(mapping.object, job_id, locator or "", page_size)
+                staged = stage_rows(wh, run_id, from_bulk_csv(page, infos), replace=False)
+                pages, rows = pages + 1, rows + staged
+                _update(wh, run_id, start, end, next_locator=locator, pages_staged=pages, rows_staged=rows,
+                        state="staging" if locator else "done")
+                wh.commit()
+                total = wh.execute("SELECT sum(rows_staged)::bigint FROM crm_sync.bulk_jobs WHERE run_id = %s"
+                                   " AND state <> 'split'", (run_id,)).fetchone()[0]
+                rate = total / max(time.monotonic() - started, 1e-6)
+                log.info("staged Bulk page %d of job %s: %d rows (%d%s in all, %.0f records/s)", pages,
+                         job_id, staged, total, f"/{expected}" if expected else "", rate)
+                if not locator:
+                    break
+        except BulkJobFailed as failure:
+            wh.rollback()
+            _forget_range(wh, run_id, start, end)
+            if depth >= max_splits:
+                _update(wh, run_id, start, end, state="failed", error=str(failure)[:2000])
+                wh.commit()
+                raise
+            middle = start + (end - start) / 2
+            log.warning("%s; splitting its range [%s, %s) at %s", failure, start, end, middle)
+            _update(wh, run_id, start, end, state="split", error=str(failure)[:2000])
+            wh.execute("INSERT INTO crm_sync.bulk_jobs (run_id, range_start, range_end)"
+                       " VALUES (%s, %s, %s), (%s, %s, %s) ON CONFLICT DO NOTHING",
+                       (run_id, start, middle, run_id, middle, end))
+            wh.commit()
+            splits += 1
+    return {"bulk_splits": splits, "bulk_resumed_ranges": resumed}
