@@ -79,7 +79,16 @@ def refresh_object(wh: psycopg.Connection, connection: SalesforceConnection, bud
     if missing:
         log.warning("run %d: %d %s record(s) not found in Salesforce any more: %s", run_id, len(missing),
                     object_name, ", ".join(missing[:20]))
-    pipeline.validate(run_id)
+    try:
+        pipeline.validate(run_id)
+    except pipeline.BatchRejected as rejected:
+        # The records are in quarantine with their reasons (the differential would put them
+        # there too); keeping the requests would only fail every later write-back the same way.
+        log.warning("run %d: %s; the refresh requests are dropped", run_id, rejected)
+        wh.execute("DELETE FROM crm_sync.writeback_refresh WHERE object = %s AND sf_id = ANY(%s)",
+                   (object_name, ids))
+        wh.commit()
+        return runs.get_run(wh, run_id)
     pipeline.load(run_id)
     runs.update_run(wh, run_id, status="succeeded", finished_at=datetime.now(UTC))
     wh.execute("DELETE FROM crm_sync.writeback_refresh WHERE object = %s AND sf_id = ANY(%s)", (object_name, ids))

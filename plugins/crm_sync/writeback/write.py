@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -280,6 +280,10 @@ class Writer:
         refresh += [(t.object, t.sf_id, "created") for t in created]
         refresh += [(t.object, t.sf_id, "restore " + ",".join(t.restored)) for t in tasks
                     if t.restored and t.sf_id and t.outcome != "deferred"]
+        restored = Counter(f"{t.object}.{name}" for t in tasks if t.outcome != "deferred" for name in t.restored)
+        if restored:
+            log.info("marketing edits overwritten from Salesforce (Salesforce owns them, or won the conflict): %s",
+                     ", ".join(f"{name} ({n})" for name, n in sorted(restored.items())))
         by_run: dict[int, list[RecordTask]] = defaultdict(list)
         for task in tasks:
             by_run[self.run_ids[task.object]].append(task)
