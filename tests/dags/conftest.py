@@ -33,8 +33,9 @@ class SyncStack:
         """`dag.test()` of one of the project's DAGs (with Params if given); returns the DagRun."""
         import crm_differential
         import crm_manual
+        import crm_reconcile
 
-        for module in (importlib.reload(crm_differential), importlib.reload(crm_manual)):
+        for module in (importlib.reload(m) for m in (crm_differential, crm_manual, crm_reconcile)):
             if hasattr(module, dag_id):
                 return getattr(module, dag_id).test(run_conf=params or None)
         raise KeyError(dag_id)
