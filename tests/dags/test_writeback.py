@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import importlib
 import shutil
+import socket
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from airflow.utils.state import DagRunState
-from crm_sync.paths import INCLUDE_DIR
+from crm_sync.paths import INCLUDE_DIR, PROJECT_ROOT
 
 DIFFERENTIALS = ("crm_differential_contact", "crm_differential_lead")
 
@@ -342,3 +344,92 @@ def test_api_budget_stops_early_and_keeps_its_place(synced, monkeypatch) -> None
     assert (run["status"], run["updated"]) == ("succeeded", 3)
     assert all(synced.admin.get("Contact", p["contact_sf_id"])["Lead_Score__c"] == 500 + n
                for n, p in enumerate(people))
+
+
+def _dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+
+
+def test_the_writeback_dag_parses_without_connections_and_follows_the_policy(monkeypatch) -> None:
+    from airflow.sdk import BaseHook
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("DAG parsing must not touch a connection or the network")
+
+    monkeypatch.setattr(BaseHook, "get_connection", classmethod(refuse))
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    bag = _dagbag()
+    assert bag.import_errors == {}
+    dag = bag.dags["crm_writeback"]
+    assert dag.schedule == timedelta(hours=1) and dag.max_active_runs == 1 and not dag.catchup
+    assert "crm_sync" in dag.tags and "Airflow DAG `crm_writeback`" in dag.doc_md
+    tasks = {t.task_id: t for t in dag.tasks}
+    assert set(tasks) == {"prepare", "write", "refresh", "finalize"}
+    assert tasks["write"].upstream_task_ids == {"prepare"} and tasks["finalize"].upstream_task_ids == {"refresh"}
+    assert all(tasks[t].pool == "salesforce_api" for t in ("prepare", "write", "refresh"))
+    assert tasks["write"].retries >= 1
+
+
+def test_the_writeback_interval_setting_is_validated(monkeypatch) -> None:
+    monkeypatch.setenv("CRM_WRITEBACK_INTERVAL_MINUTES", "15")
+    assert _dagbag().dags["crm_writeback"].schedule == timedelta(minutes=15)
+    monkeypatch.setenv("CRM_WRITEBACK_INTERVAL_MINUTES", "1")
+    errors = _dagbag().import_errors
+    assert any("CRM_WRITEBACK_INTERVAL_MINUTES=1: must be between 5 and 1440" in e for e in errors.values())
+
+
+def test_change_tracking_records_marketing_edits_not_the_syncs_own(fresh_databases) -> None:
+    with psycopg.connect(fresh_databases.marketing, autocommit=True) as conn:
+        def outbox() -> dict[int, tuple]:
+            return {row[0]: row[1:] for row in conn.execute(
+                "SELECT row_id, fields, base, is_new, change_seq FROM crm_outbox WHERE tbl = 'people'")}
+
+        def as_sync(origin: str, query: str) -> None:
+            with conn.transaction():
+                conn.execute(f"SET LOCAL crm_sync.origin = '{origin}'")
+                conn.execute(query)
+
+        [(form,)] = conn.execute("INSERT INTO people (email, lead_score) VALUES ('form@example.org', 1) RETURNING id")
+        as_sync("crm", "INSERT INTO people (email, contact_sf_id) VALUES ('synced@example.org', '003A')")
+        synced = conn.execute("SELECT id FROM people WHERE email = 'synced@example.org'").fetchone()[0]
+        assert outbox() == {form: (["email", "lead_score", "unsubscribed"], {}, True, 1)}
+
+        conn.execute("DELETE FROM crm_outbox")
+        conn.execute("UPDATE people SET lead_score = 2, title = 'T', updated_at = now() WHERE id = %s", (synced,))
+        conn.execute("UPDATE people SET lead_score = 3 WHERE id = %s", (synced,))
+        conn.execute("UPDATE people SET title = title WHERE id = %s", (synced,))  # no change, no record
+        [(fields, base, is_new, seq)] = outbox().values()
+        assert (fields, base, is_new) == (["lead_score", "title"], {"lead_score": None, "title": None}, False)
+
+        # Salesforce's value replacing a pending edit becomes its base; the write-back's own
+        # writes (links) are not edits at all.
+        as_sync("crm", f"UPDATE people SET title = 'From Salesforce', first_name = 'Ada' WHERE id = {synced}")
+        as_sync("writeback", f"UPDATE people SET lead_sf_id = '00QB', lead_score = 9 WHERE id = {synced}")
+        assert outbox() == {synced: (["lead_score", "title"], {"lead_score": None, "title": "From Salesforce"},
+                                     False, seq)}
+        changed = dict(conn.execute("SELECT field, changed_at FROM crm_field_changes WHERE row_id = %s", (synced,)))
+        assert set(changed) == {"lead_score", "title"}
+
+
+def test_a_marketing_account_is_upserted_by_its_external_id(synced, tmp_path, monkeypatch) -> None:
+    mappings = tmp_path / "mappings"
+    shutil.copytree(INCLUDE_DIR / "mappings", mappings)
+    account = mappings / "account.yaml"
+    account.write_text(account.read_text().replace(
+        "mode: create_and_update\n",
+        "mode: create_and_update\nwriteback: {create: true, external_id: External_Id__c}\n"))
+    monkeypatch.setenv("CRM_SYNC_MAPPINGS_DIR", str(mappings))
+    key = f"MKT-{int(time.time() * 1000)}"
+    edit(synced, "INSERT INTO accounts (name, external_id, city) VALUES ('Marketing Co', %s, 'Lyon')", key)
+    dag_run = run_writeback()
+    run = writeback_runs(synced, dag_run)["Account"]
+    assert_counted(run)
+    assert (run["created"], run["failed"]) == (1, 0)
+    [row] = synced.marketing("SELECT sf_id, owner_sf_id FROM accounts WHERE external_id = %s", key)
+    record = synced.admin.get("Account", row["sf_id"])
+    assert (record["Name"], record["External_Id__c"], record["BillingCity"]) == ("Marketing Co", key, "Lyon")
+    assert row["owner_sf_id"] == record["OwnerId"]  # read back into the marketing row
+    again = writeback_runs(synced, run_writeback())
+    assert "Account" not in again or again["Account"]["extracted"] == 0
