@@ -1,4 +1,4 @@
-"""`make demo`: full sync of the demo org, an hour of CRM activity, differentials, report.
+"""`make demo`: full sync of the demo org, an hour of CRM activity, differentials, write-back, report.
 
 Runs the project's real DAGs in-process with `dag.test()` against the stack that
 `python -m crm_sync.devstack up` started (embedded PostgreSQL, the Salesforce emulator,
@@ -56,6 +56,27 @@ def _run_differentials(title: str) -> list[dict[str, Any]]:
     return sync_runs_since(since)
 
 
+def _run_writeback(title: str) -> list[dict[str, Any]]:
+    """Run crm_writeback and print its report: per-object counts, then the records Salesforce rejected."""
+    import crm_writeback
+
+    from crm_sync.db import connect
+    from crm_sync.settings import load_settings
+    from crm_sync.writeback.summary import failed_records, writeback_rows
+
+    since = _now()
+    print(f"\n== {title}", flush=True)
+    _run(crm_writeback.crm_writeback)
+    runs = sync_runs_since(since)
+    written = [r for r in runs if r["kind"] == "writeback"]
+    print_table("Write-back report", [writeback_rows(r) for r in written])
+    print_table("Read back from Salesforce (created, linked or overwritten records)",
+                [r for r in runs if r["kind"] == "record"])
+    with connect(load_settings().warehouse_conn_id) as wh:
+        print_table("Records Salesforce rejected", failed_records(wh, [r["run_id"] for r in written]))
+    return runs
+
+
 def _changes_table(summary: dict[str, Any]) -> dict[str, str]:
     """`{object: "3 updated, 1 deleted"}` from the emulator's mutate summary."""
     return {obj: ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()) if n)
@@ -97,8 +118,25 @@ def main(argv: list[str] | None = None) -> int:
     second = _run_differentials("3. Differential syncs pick up the changes")
     print_table("Sync report", second, changes=changes)
     print_table("Marketing database", marketing_totals())
+
+    print("\n== 4. Simulate an hour of marketing activity", flush=True)
+    from crm_sync.db import connect
+    from crm_sync.settings import load_settings
+    from crm_sync.writeback.simulate import simulate_marketing_activity
+
+    with connect(load_settings().marketing_conn_id) as mk:
+        for kind, count in simulate_marketing_activity(mk).items():
+            print(f"   {count:>4} {kind}")
+    _run_writeback("5. Write-back to Salesforce (scores, visits, opt-outs, new people as Leads)")
+
+    print(f"\n   (waiting {lag + 1} s: the safety lag)", flush=True)
+    time.sleep(lag + 1)
+    again = _run_differentials("6. No echo: the records the write-back touched come back and change nothing")
+    print_table("Sync report", [r for r in again if r["object"] in ("Contact", "Lead")])
+    _run_writeback("7. ...and the next write-back has nothing to write")
     print("\nThe sync log is table crm_sync.sync_runs in the warehouse; quarantined rows are in "
-          "crm_quarantine.records with their reasons.")
+          "crm_quarantine.records with their reasons; per-record write-back results are in "
+          "crm_sync.writeback_results.")
     return 0
 
 

@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -26,7 +22,6 @@ from crm_sync.mapping.loader import MappingSet
 from crm_sync.normalize import from_rest
 from crm_sync.soql import extract_fields, ids_condition, select_query
 from crm_sync.staging import stage_rows
-from crm_sync.summary import format_summary
 from crm_sync.writeback.connection import ApiBudget, SalesforceConnection
 
 log = logging.getLogger(__name__)
@@ -63,7 +58,7 @@ def refresh_object(wh: psycopg.Connection, connection: SalesforceConnection, bud
                             window_start=None, window_end=None, watermark_before=None)
     wh.commit()
     before = connection.api_calls
-    with timed_step(wh, run_id, "extract"):
+    with pipeline.step(wh, run_id, "extract"):
         fields = extract_fields(mapping)
         records: list[dict[str, Any]] = []
         for chunk in chunks:
@@ -73,9 +68,10 @@ def refresh_object(wh: psycopg.Connection, connection: SalesforceConnection, bud
             used, maximum = connection.usage
             budget.start(used, maximum, connection.api_calls)
         staged = stage_rows(wh, run_id, (from_rest(r) for r in records))
+        missing = sorted(set(ids) - {r["Id"] for r in records})
         runs.update_run(wh, run_id, extracted=staged, staged=staged, api_calls=connection.api_calls - before,
-                        extract_method="rest", status="extracted")
-    missing = sorted(set(ids) - {r["Id"] for r in records})
+                        extract_method="rest", status="extracted",
+                        report={"writeback_refresh": len(ids), "not_found": missing})
     if missing:
         log.warning("run %d: %d %s record(s) not found in Salesforce any more: %s", run_id, len(missing),
                     object_name, ", ".join(missing[:20]))
@@ -90,25 +86,7 @@ def refresh_object(wh: psycopg.Connection, connection: SalesforceConnection, bud
         wh.commit()
         return runs.get_run(wh, run_id)
     pipeline.load(run_id)
-    runs.update_run(wh, run_id, status="succeeded", finished_at=datetime.now(UTC))
+    final = pipeline.finalize(run_id)  # a record run: no watermark moves; logs its summary
     wh.execute("DELETE FROM crm_sync.writeback_refresh WHERE object = %s AND sf_id = ANY(%s)", (object_name, ids))
     wh.commit()
-    final = runs.get_run(wh, run_id)
-    log.info("%s", format_summary(final))
     return final
-
-
-@contextmanager
-def timed_step(wh: psycopg.Connection, run_id: int, name: str) -> Iterator[None]:
-    """Time a step of a record run; on failure mark the run failed with the error, re-raise."""
-    started = time.monotonic()
-    try:
-        yield
-    except Exception as exc:
-        wh.rollback()
-        runs.update_run(wh, run_id, status="failed", error=f"{name}: {exc}"[:4000], finished_at=datetime.now(UTC),
-                        duration=(name, time.monotonic() - started))
-        wh.commit()
-        raise
-    runs.update_run(wh, run_id, duration=(name, time.monotonic() - started))
-    wh.commit()

@@ -1,0 +1,44 @@
+"""Simulated marketing activity for the demo: what a marketing platform does in an hour.
+
+Scores change and visits happen for some people, a few unsubscribe, forms capture a few new
+people (one with a broken email, which Salesforce will reject), and someone edits a
+Salesforce-owned name in the marketing tool (the write-back overwrites it from Salesforce).
+Plain SQL on the marketing database, as a marketing app would write it: change tracking
+picks it all up.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import psycopg
+
+
+def simulate_marketing_activity(conn: psycopg.Connection, *, scores: int = 25, unsubscribes: int = 5,
+                                new_people: int = 3, name_edits: int = 2, seed: int | None = None) -> dict[str, int]:
+    """Make the changes in one transaction; returns how many of each kind it made."""
+    rng = random.Random(seed)
+    people = [row[0] for row in conn.execute(
+        "SELECT id FROM people WHERE archived_at IS NULL AND (contact_sf_id IS NOT NULL OR lead_sf_id IS NOT NULL)"
+        " ORDER BY id")]
+    picked = rng.sample(people, min(len(people), scores + unsubscribes + name_edits))
+    scored, unsubscribed, renamed = (picked[:scores], picked[scores:scores + unsubscribes],
+                                     picked[scores + unsubscribes:])
+    with conn.transaction():
+        for person in scored:
+            conn.execute("UPDATE people SET lead_score = %s, last_visit_at = now() - make_interval(mins => %s)"
+                         " WHERE id = %s", (rng.randint(0, 100), rng.randint(0, 59), person))
+        conn.execute("UPDATE people SET unsubscribed = true WHERE id = ANY(%s)", (unsubscribed,))
+        conn.execute("UPDATE people SET first_name = 'Edited in marketing' WHERE id = ANY(%s)", (renamed,))
+        stamp = int(time.time())
+        rows: list[tuple[Any, ...]] = [
+            (f"form.{stamp}.{n}@example.org", "Form", f"Visitor {n}", rng.randint(10, 60)) for n in range(new_people)]
+        if new_people:
+            rows[-1] = (f"broken.{stamp}@@example", "Broken", "Email", 5)  # Salesforce refuses this address
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO people (email, first_name, last_name, lead_score) VALUES (%s, %s, %s, %s)",
+                            rows)
+    return {"score changes and visits": len(scored), "unsubscribes": len(unsubscribed), "new people": len(rows),
+            "edits of Salesforce-owned names": len(renamed)}
