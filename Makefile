@@ -3,6 +3,7 @@
 #   make demo     embedded PostgreSQL + Salesforce emulator, full and differential syncs, report
 #   make airflow  the same stack plus `airflow standalone` (UI on http://localhost:8080)
 #   make test     the whole test suite (starts its own throw-away services)
+#   make bench    the benchmarks (docs/performance.md); one JSON line per scenario, last
 #   make stop     stop the background services started by demo/airflow
 #   make lint     ruff
 #   make clean    stop, then delete .local/ (all local state)
@@ -54,9 +55,10 @@ airflow: $(STAMP)
 test: $(STAMP)
 	$(VPY) -m pytest
 
+# Starts its own throw-away PostgreSQL and emulator (never touches .local/); BENCH_ARGS passes
+# options, e.g. make bench BENCH_ARGS="--records 100000 --scenarios full_sync_1m".
 bench: $(STAMP)
-	$(VPY) -m crm_sync.devstack up
-	source $(STACK_DIR)/env.sh && $(VPY) -m bench
+	$(VPY) -m bench --output bench/out/results.jsonl $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VPY) -m ruff check .
