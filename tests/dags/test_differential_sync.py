@@ -145,3 +145,29 @@ def test_every_object_syncs(sync_stack, assert_balanced) -> None:
         run = sync_stack.last_run(object_name)
         assert_balanced(run)
         assert run["extracted"] == sync_stack.admin.count(object_name, include_deleted=True)
+
+
+def test_a_large_window_uses_bulk_api_with_the_same_result(sync_stack, monkeypatch, assert_balanced) -> None:
+    monkeypatch.setenv("CRM_SYNC_BULK_THRESHOLD", "100")
+    monkeypatch.setenv("CRM_SYNC_BULK_PAGE_SIZE", "500")
+    assert sync_stack.run_dag("crm_differential_contact").state == DagRunState.SUCCESS
+    run = sync_stack.last_run("Contact")
+    assert run["extract_method"] == "bulk"
+    assert run["extracted"] == sync_stack.admin.count("Contact", include_deleted=True)
+    assert_balanced(run)
+    people = sync_stack.marketing("SELECT count(*) AS n FROM people")[0]["n"]
+    assert people == run["created"] > 0
+
+
+def test_a_batch_over_the_quarantine_threshold_publishes_nothing(sync_stack, monkeypatch) -> None:
+    monkeypatch.setenv("CRM_SYNC_QUARANTINE_THRESHOLD", "0.001")
+    monkeypatch.setenv("CRM_SYNC_QUARANTINE_MIN_ROWS", "1")
+    dag_run = sync_stack.run_dag("crm_differential_contact")
+    assert dag_run.state == DagRunState.FAILED
+    states = sync_stack.task_states(dag_run)
+    assert states["validate"] == "failed" and states["load"] == "upstream_failed"
+    run = sync_stack.last_run("Contact")
+    assert run["status"] == "failed" and "above the threshold of 0.1%" in run["error"]
+    assert run["quarantined"] > 0  # kept for inspection
+    assert sync_stack.marketing("SELECT count(*) AS n FROM people") == [{"n": 0}]
+    assert sync_stack.warehouse("SELECT * FROM crm_sync.watermarks") == []
