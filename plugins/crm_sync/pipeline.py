@@ -93,9 +93,7 @@ def prepare(object_name: str, *, dag_run_id: str | None = None, respect_lock: bo
     """
     settings, mapping_set, mapping = config(object_name)
     with connect(settings.warehouse_conn_id) as wh:
-        applied = migrate(wh, "warehouse")
-        if applied:
-            log.info("warehouse migrations applied: %s", ", ".join(applied))
+        migrate(wh, "warehouse")
         holder = runs.lock_holder(wh, runs.FULL_SYNC_LOCK)
         if holder and respect_lock:
             reason = f"full sync {holder} is running; differential syncs wait for it"
@@ -107,9 +105,7 @@ def prepare(object_name: str, *, dag_run_id: str | None = None, respect_lock: bo
         load_mapping_tables(wh, mapping_set)
         wh.commit()
     with connect(settings.marketing_conn_id) as mk:
-        applied = migrate(mk, "marketing")
-        if applied:
-            log.info("marketing migrations applied: %s", ", ".join(applied))
+        migrate(mk, "marketing")
         ensure_target_table(mk, mapping)
         mk.commit()
 
