@@ -17,10 +17,9 @@ from datetime import UTC, datetime
 import psycopg
 
 from crm_sync.mapping.model import ObjectMapping
-from crm_sync.normalize import from_bulk_csv
 from crm_sync.salesforce import BulkJobFailed, FieldInfo, SalesforceClient
 from crm_sync.soql import select_query, soql_datetime
-from crm_sync.staging import stage_rows
+from crm_sync.staging import stage_bulk_page
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +83,7 @@ def stage_bulk(wh: psycopg.Connection, sf: SalesforceClient, run_id: int, mappin
                 locator = ""
             while True:
                 page, locator = sf.bulk_results_page(mapping.object, job_id, locator or "", page_size)
-                staged = stage_rows(wh, run_id, from_bulk_csv(page, infos), replace=False)
+                staged = stage_bulk_page(wh, run_id, page, infos)
                 pages, rows = pages + 1, rows + staged
                 _update(wh, run_id, start, end, next_locator=locator, pages_staged=pages, rows_staged=rows,
                         state="staging" if locator else "done")
@@ -111,4 +110,8 @@ def stage_bulk(wh: psycopg.Connection, sf: SalesforceClient, run_id: int, mappin
                        (run_id, start, middle, run_id, middle, end))
             wh.commit()
             splits += 1
+    # Fresh statistics for the run just staged: the validate, load and finalize statements
+    # that follow plan their joins on them (autovacuum would analyze only later).
+    wh.execute("ANALYZE crm_staging.records")
+    wh.commit()
     return {"bulk_splits": splits, "bulk_resumed_ranges": resumed}

@@ -190,18 +190,18 @@ def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mappi
             started = time.monotonic()
             marketing.execute(statement)
             log.debug("load statement %d of %s: %.2f s", number, mapping.object, time.monotonic() - started)
+        # A row with an outcome and a skip reason changed something, then stopped (a
+        # converted Lead handing its person to the Contact): it counts by its outcome.
+        # Counted in the database: only the skipped rows come back, never the whole batch.
         result = LoadResult()
-        rows = marketing.execute(
-            "SELECT row_id, sf_id, skip_reason, COALESCE(outcome, 'unchanged') FROM incoming").fetchall()
+        for outcome, count in marketing.execute(
+                "SELECT CASE WHEN skip_reason IS NOT NULL AND COALESCE(outcome, 'unchanged') = 'unchanged'"
+                " THEN 'skipped' ELSE COALESCE(outcome, 'unchanged') END, count(*) FROM incoming GROUP BY 1"):
+            result.counts[outcome] += count
+        result.skipped = [tuple(row) for row in marketing.execute(
+            "SELECT row_id, sf_id, skip_reason FROM incoming WHERE skip_reason IS NOT NULL"
+            " AND COALESCE(outcome, 'unchanged') = 'unchanged' ORDER BY row_id")]
         if dry_run:
             raise psycopg.Rollback()
     warehouse.commit()  # end the read transaction of the COPY
-    for row_id, sf_id, skip_reason, outcome in rows:
-        # A row with an outcome and a skip reason changed something, then stopped (a
-        # converted Lead handing its person to the Contact): it counts by its outcome.
-        if skip_reason and outcome == "unchanged":
-            result.counts["skipped"] += 1
-            result.skipped.append((row_id, sf_id, skip_reason))
-        else:
-            result.counts[outcome] += 1
     return result

@@ -11,7 +11,7 @@ from crm_sync.salesforce import FieldInfo
 
 StagingRow = tuple[str, str, bool, dict[str, Any]]  # sf_id, SystemModstamp, IsDeleted, payload
 
-_NUMBER_TYPES = {"double", "currency", "percent"}
+NUMBER_TYPES = {"double", "currency", "percent"}
 
 
 def from_rest(record: Mapping[str, Any]) -> StagingRow:
@@ -29,7 +29,7 @@ def _typed(value: str, field: FieldInfo | None) -> Any:
         return value == "true"
     if kind == "int":
         return int(value)
-    if kind in _NUMBER_TYPES:
+    if kind in NUMBER_TYPES:
         return float(value)
     return value
 

@@ -17,8 +17,10 @@ import logging
 import re
 import threading
 import time
+import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +109,41 @@ def batch_query(query: str, typed: list[tuple[str, str, str, str]] | None = None
     wrapped = sql.SQL("SELECT {t}.*, {companions} FROM (\n{query}\n) AS {t}").format(
         t=staged, companions=sql.SQL(", ").join(companions), query=sql.SQL(text))
     return wrapped.as_string(None)
+
+
+@contextmanager
+def materialized(connection_string: str, query: str) -> Iterator[str]:
+    """Compute the batch query once into an UNLOGGED table; yield the query GX should run.
+
+    GX sends a few queries per expectation, each over the batch query as a sub-select, so
+    without this PostgreSQL would re-run the whole projection (JSONB extraction, transforms,
+    typed companions) for every metric. The table is dropped afterwards. When the query
+    cannot be materialised (it fails in PostgreSQL), the query itself is handed to GX, which
+    then reports the failure as before.
+    """
+    import psycopg
+    from psycopg import sql
+
+    dsn = re.sub(r"^postgresql\+\w+://", "postgresql://", connection_string)
+    name = f"crm_gx_batch_{uuid.uuid4().hex[:20]}"
+    table = sql.Identifier(name)
+    try:
+        with psycopg.connect(dsn, autocommit=True, application_name="crm_sync") as conn:
+            schema = conn.execute("SELECT CASE WHEN has_schema_privilege('crm_staging', 'CREATE')"
+                                  " THEN 'crm_staging' END"
+                                  " FROM pg_namespace WHERE nspname = 'crm_staging'").fetchone()
+            if schema:
+                table = sql.Identifier(schema[0], name)
+            conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} AS {}").format(table, sql.SQL(query)))
+    except psycopg.Error as exc:
+        log.info("batch query not materialised (%s); GX runs it as it is", str(exc).splitlines()[0])
+        yield query
+        return
+    try:
+        yield sql.SQL("SELECT * FROM {}").format(table).as_string(None)
+    finally:
+        with psycopg.connect(dsn, autocommit=True, application_name="crm_sync") as conn:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
 
 
 def _run_suite(
@@ -230,9 +267,9 @@ def validate_batch(
     """
     suite = build_suite(mapping, value_maps, skip_null_match_key=skip_null_match_key)
     started = time.monotonic()
-    with _RUN_LOCK, quiet_gx_logs():
-        results = _run_suite(suite, connection_string=connection_string,
-                             query=batch_query(query, typed_columns(mapping, suite)),
+    full_query = batch_query(query, typed_columns(mapping, suite))
+    with _RUN_LOCK, quiet_gx_logs(), materialized(connection_string, full_query) as gx_query:
+        results = _run_suite(suite, connection_string=connection_string, query=gx_query,
                              asset_name=f"{mapping.object.lower()}_batch")
     outcome = _collect(results, expectations_run=len(suite.expectations))
     log.info(
