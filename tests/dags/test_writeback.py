@@ -102,6 +102,12 @@ def test_scores_and_last_visits_reach_salesforce(synced) -> None:
         (p["contact_sf_id"], "updated", ("Last_Visit__c", "Lead_Score__c")) for p in people}
     assert all(r["job_ids"] and r["attempts"] == 1 for r in rows)
     assert synced.marketing("SELECT count(*) AS n FROM crm_outbox") == [{"n": 0}]
+    # A marketing-only column is none of Salesforce's business: not even a login.
+    edit(synced, "ALTER TABLE people ADD COLUMN segment text")
+    edit(synced, "UPDATE people SET segment = 'vip' WHERE id = ANY(%s)", [p["id"] for p in people])
+    quiet = writeback_runs(synced, run_writeback())["Contact"]
+    assert (quiet["extracted"], quiet["api_calls"]) == (0, 0)
+    assert synced.marketing("SELECT count(*) AS n FROM crm_outbox") == [{"n": 0}]
 
 
 def test_unsubscribe_on_either_side_ends_unsubscribed_on_both(synced) -> None:

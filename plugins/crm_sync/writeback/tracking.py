@@ -50,6 +50,11 @@ def drop_orphans(conn: psycopg.Connection, table: str) -> int:
                         {"table": table}).rowcount
 
 
+def drop_unmapped(conn: psycopg.Connection, table: str, mapped: list[str]) -> int:
+    """Forget pending changes that touch none of the table's mapped columns."""
+    return conn.execute(read_sql("writeback/outbox_unmapped.sql"), {"table": table, "columns": mapped}).rowcount
+
+
 def pending_changes(conn: psycopg.Connection, table: str, columns: list[str], *, upto: int,
                     size: int) -> Iterator[list[Change]]:
     """Yield the table's pending changes up to `upto`, `size` at a time, oldest first.

@@ -339,6 +339,9 @@ def write_changes(settings: Settings, wb_settings: WritebackSettings, mapping_se
     for table, mappings in writeback_targets(mapping_set).items():
         with marketing.transaction():
             tracking.drop_orphans(marketing, table)
+            ignored = tracking.drop_unmapped(marketing, table, sorted({f.target for m in mappings for f in m.fields}))
+            if ignored:
+                log.info("%s: %d change(s) of marketing-only columns: nothing for Salesforce", table, ignored)
         columns = table_columns_for(mappings, tracking.table_columns(marketing, table))
         marketing.commit()
         for changes in tracking.pending_changes(marketing, table, columns, upto=upto, size=wb_settings.batch_size):
