@@ -135,6 +135,8 @@ def ensure_target_table(conn: psycopg.Connection, mapping: ObjectMapping) -> lis
     new field) work without a code change. Returns the columns it added.
     """
     target = sql.Identifier(mapping.target)
+    # Leads and Contacts share `people`: their prepare steps may run at the same moment.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"crm_sync.target.{mapping.target}",))
     conn.execute(sql.SQL(
         "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, sf_id text UNIQUE,"
         " archived_at timestamptz, archive_reason text,"

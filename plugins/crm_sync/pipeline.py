@@ -68,8 +68,17 @@ def step(conn: psycopg.Connection, run_id: int, name: str) -> Iterator[None]:
     conn.commit()
 
 
+# Serialises the reload of the mapping tables: the differentials of several objects start at
+# the same minute, and two concurrent delete-and-insert reloads would collide on their keys.
+_MAPPING_TABLES_LOCK = 4_217_002
+
+
 def load_mapping_tables(conn: psycopg.Connection, mapping_set: MappingSet) -> None:
-    """Replace the warehouse mapping tables with the content of the mapping files."""
+    """Replace the warehouse mapping tables with the content of the mapping files.
+
+    Takes a transaction-scoped advisory lock; the caller commits.
+    """
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MAPPING_TABLES_LOCK,))
     conn.execute("DELETE FROM crm_mapping.field_maps")
     conn.execute("DELETE FROM crm_mapping.value_maps")
     with conn.cursor() as cur:
