@@ -160,6 +160,21 @@ def ensure_target_table(conn: psycopg.Connection, mapping: ObjectMapping) -> lis
     return added
 
 
+# Local buffers of the load's session: `incoming` and its indexes stay in memory instead of
+# going through the default 8 MB (at 1M rows the duplicate and upsert statements otherwise
+# re-read and write back most of the table). PostgreSQL allocates them only as used.
+TEMP_BUFFERS = "512MB"
+
+
+def _room_for_temp_tables(conn: psycopg.Connection) -> None:
+    """Raise `temp_buffers` for this transaction, if the session has not used temp tables yet."""
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("SET LOCAL temp_buffers = {}").format(sql.Literal(TEMP_BUFFERS)))
+    except psycopg.Error as exc:  # the session already has local buffers: keep their size
+        log.debug("temp_buffers stays: %s", str(exc).splitlines()[0])
+
+
 def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mapping: ObjectMapping,
              run_id: int, *, dry_run: bool = False) -> LoadResult:
     """Stream the run's transformed rows into the marketing database and upsert them.
@@ -172,10 +187,14 @@ def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mappi
         # Marks the changes of this transaction as coming from Salesforce, so marketing-side
         # change tracking does not send them back (no echo).
         marketing.execute("SET LOCAL crm_sync.origin = 'crm'")
+        _room_for_temp_tables(marketing)
         marketing.execute(sql.SQL(
             "CREATE TEMP TABLE incoming ({cols}, skip_reason text, outcome text) ON COMMIT DROP"
         ).format(cols=sql.SQL(", ").join(
             sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind)) for name, kind in columns)))
+        # The upsert's outcome of each row, kept apart: writing it into `incoming` would
+        # rewrite every (wide) row of the batch. It overrides an earlier outcome of the row.
+        marketing.execute("CREATE TEMP TABLE upserted (sf_id text, outcome text) ON COMMIT DROP")
         copy_out = sql.SQL("COPY ({}) TO STDOUT").format(publish_query(mapping))
         copy_in = sql.SQL("COPY incoming ({}) FROM STDIN").format(
             sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns))
@@ -198,8 +217,11 @@ def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mappi
         result = LoadResult()
         for outcome, count in marketing.execute(
                 "SELECT CASE WHEN skip_reason IS NOT NULL AND COALESCE(outcome, 'unchanged') = 'unchanged'"
-                " THEN 'skipped' ELSE COALESCE(outcome, 'unchanged') END, count(*) FROM incoming GROUP BY 1"):
+                " THEN 'skipped' ELSE COALESCE(outcome, 'unchanged') END, count(*)"
+                " FROM (SELECT i.skip_reason, COALESCE(u.outcome, i.outcome) AS outcome"
+                "         FROM incoming i LEFT JOIN upserted u ON u.sf_id = i.sf_id) o GROUP BY 1"):
             result.counts[outcome] += count
+        # A skipped row never reaches the upsert: its outcome is the one in `incoming`.
         result.skipped = [tuple(row) for row in marketing.execute(
             "SELECT row_id, sf_id, skip_reason FROM incoming WHERE skip_reason IS NOT NULL"
             " AND COALESCE(outcome, 'unchanged') = 'unchanged' ORDER BY row_id")]

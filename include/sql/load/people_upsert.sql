@@ -1,6 +1,6 @@
 -- Upsert people by email. {owns} says whether this object's values win on the person
 -- (a Contact always; a Lead only while no live Contact shares the email).
-WITH upserted AS (
+WITH upserted_rows AS (
     INSERT INTO people AS p ({idcol}, sf_object, {insert_cols})
     SELECT i.sf_id, {object}, {select_cols}
       FROM incoming i
@@ -17,7 +17,6 @@ WITH upserted AS (
            (EXCLUDED.{idcol}, CASE WHEN {owns} THEN EXCLUDED.sf_object ELSE p.sf_object END, {rhs}, NULL)
  RETURNING p.{idcol} AS sf_id, (xmax = 0) AS inserted
 )
-UPDATE incoming i
-   SET outcome = CASE WHEN u.inserted THEN 'created' ELSE 'updated' END
-  FROM upserted u
- WHERE i.sf_id = u.sf_id;
+INSERT INTO upserted (sf_id, outcome)
+SELECT u.sf_id, CASE WHEN u.inserted THEN 'created' ELSE 'updated' END
+  FROM upserted_rows u;

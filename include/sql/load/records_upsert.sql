@@ -1,5 +1,5 @@
 -- Upsert a record table by Salesforce Id; unchanged rows are not rewritten.
-WITH upserted AS (
+WITH upserted_rows AS (
     INSERT INTO {target} AS t (sf_id, {insert_cols})
     SELECT i.sf_id, {select_cols}
       FROM incoming i
@@ -12,7 +12,6 @@ WITH upserted AS (
      WHERE ({lhs}, t.archived_at) IS DISTINCT FROM ({rhs}, NULL)
  RETURNING t.sf_id, (xmax = 0) AS inserted
 )
-UPDATE incoming i
-   SET outcome = CASE WHEN u.inserted THEN 'created' ELSE 'updated' END
-  FROM upserted u
- WHERE i.sf_id = u.sf_id;
+INSERT INTO upserted (sf_id, outcome)
+SELECT u.sf_id, CASE WHEN u.inserted THEN 'created' ELSE 'updated' END
+  FROM upserted_rows u;
