@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import psycopg
@@ -54,6 +55,43 @@ def _forget_range(wh: psycopg.Connection, run_id: int, start: datetime, end: dat
                " AND system_modstamp < %s", (run_id, start, end))
 
 
+def _stage_pages(wh: psycopg.Connection, sf: SalesforceClient, prefetch: ThreadPoolExecutor, run_id: int,
+                 mapping: ObjectMapping, job_id: str, locator: str, infos: Mapping[str, FieldInfo], *,
+                 start: datetime, end: datetime, page_size: int, pages: int, rows: int, started: float,
+                 expected: int | None) -> tuple[int, int]:
+    """Stage a job's pages from `locator` on; returns the range's pages and rows staged.
+
+    The next page downloads in `prefetch` (one thread) while this one is staged, so at most
+    two pages are held. Each page still commits with the locator of the page after it: a
+    retry resumes at the first page not committed, and a prefetched page that was not
+    staged is simply requested again.
+    """
+    def fetch(at: str) -> tuple[str, str]:
+        return sf.bulk_results_page(mapping.object, job_id, at, page_size)
+
+    upcoming = prefetch.submit(fetch, locator)
+    try:
+        while True:
+            page, locator = upcoming.result()
+            if locator:
+                upcoming = prefetch.submit(fetch, locator)
+            staged = stage_bulk_page(wh, run_id, page, infos)
+            del page
+            pages, rows = pages + 1, rows + staged
+            _update(wh, run_id, start, end, next_locator=locator, pages_staged=pages, rows_staged=rows,
+                    state="staging" if locator else "done")
+            wh.commit()
+            total = wh.execute("SELECT sum(rows_staged)::bigint FROM crm_sync.bulk_jobs WHERE run_id = %s"
+                               " AND state <> 'split'", (run_id,)).fetchone()[0]
+            rate = total / max(time.monotonic() - started, 1e-6)
+            log.info("staged Bulk page %d of job %s: %d rows (%d%s in all, %.0f records/s)", pages,
+                     job_id, staged, total, f"/{expected}" if expected else "", rate)
+            if not locator:
+                return pages, rows
+    finally:
+        upcoming.cancel()
+
+
 def stage_bulk(wh: psycopg.Connection, sf: SalesforceClient, run_id: int, mapping: ObjectMapping,
                fields: list[str], infos: Mapping[str, FieldInfo], *, window_start: datetime | None,
                window_end: datetime, page_size: int, max_splits: int, expected: int | None = None) -> dict:
@@ -81,20 +119,10 @@ def stage_bulk(wh: psycopg.Connection, sf: SalesforceClient, run_id: int, mappin
                 wh.commit()
                 sf.wait_for_bulk_query(mapping.object, job_id)
                 locator = ""
-            while True:
-                page, locator = sf.bulk_results_page(mapping.object, job_id, locator or "", page_size)
-                staged = stage_bulk_page(wh, run_id, page, infos)
-                pages, rows = pages + 1, rows + staged
-                _update(wh, run_id, start, end, next_locator=locator, pages_staged=pages, rows_staged=rows,
-                        state="staging" if locator else "done")
-                wh.commit()
-                total = wh.execute("SELECT sum(rows_staged)::bigint FROM crm_sync.bulk_jobs WHERE run_id = %s"
-                                   " AND state <> 'split'", (run_id,)).fetchone()[0]
-                rate = total / max(time.monotonic() - started, 1e-6)
-                log.info("staged Bulk page %d of job %s: %d rows (%d%s in all, %.0f records/s)", pages,
-                         job_id, staged, total, f"/{expected}" if expected else "", rate)
-                if not locator:
-                    break
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-prefetch") as prefetch:
+                pages, rows = _stage_pages(wh, sf, prefetch, run_id, mapping, job_id, locator or "", infos,
+                                           start=start, end=end, page_size=page_size, pages=pages, rows=rows,
+                                           started=started, expected=expected)
         except BulkJobFailed as failure:
             wh.rollback()
             _forget_range(wh, run_id, start, end)
