@@ -10,6 +10,7 @@ committed.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -165,7 +166,12 @@ def validate(run_id: int) -> dict[str, Any]:
             above the threshold (the run is marked failed; nothing is published).
     """
     from crm_sync.validation import validate_batch
+    from crm_sync.validation.suite import import_gx
 
+    # Great Expectations takes seconds to import: it loads in a thread while PostgreSQL
+    # classifies the batch, and is joined before it is used.
+    gx_import = threading.Thread(target=import_gx, name="gx-import", daemon=True)
+    gx_import.start()
     settings = load_settings()
     with connect(settings.warehouse_conn_id) as wh:
         object_name = runs.get_run(wh, run_id)["object"]
@@ -173,6 +179,7 @@ def validate(run_id: int) -> dict[str, Any]:
         with step(wh, run_id, "validate"):
             _classify(wh, run_id, mapping)
             wh.commit()
+            gx_import.join()
             outcome = validate_batch(
                 mapping, mapping_set.value_maps, connection_string=sqlalchemy_url(settings.warehouse_conn_id),
                 query=validation_query(mapping, run_id),
