@@ -49,6 +49,15 @@ def _worker(task: str, arguments: dict[str, Any]) -> None:
         import airflow.sdk  # noqa: F401
         import crm_sync.extract  # noqa: F401
         import crm_sync.pipeline  # noqa: F401
+    if os.environ.get("BENCH_LOG_LEVEL"):
+        # Airflow's import replaces the logging set-up: the sync's own loggers log again.
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        for name in ("crm_sync", "bench"):
+            logger = logging.getLogger(name)
+            logger.setLevel(os.environ["BENCH_LOG_LEVEL"])
+            logger.addHandler(handler)
+            logger.propagate = False
     function = {"full_sync": work.full_sync, "differential": work.differential,
                 "writeback_prepare": work.writeback_prepare, "writeback": work.writeback,
                 "floor_full": floor.full, "floor_differential": floor.differential,

@@ -8,6 +8,7 @@ work without Airflow's scheduler and task start-up.
 from __future__ import annotations
 
 import logging
+import resource
 import time
 from typing import Any
 
@@ -32,12 +33,21 @@ def full_sync(objects: list[str], dag_run_id: str) -> dict[str, Any]:
         pipeline.prepare(object_name, respect_lock=False)
         stages["prepare"] = stages.get("prepare", 0.0) + time.monotonic() - t0
         run_id = extract_full(object_name, dag_run_id=dag_run_id, mode="upsert")
+        _log_peak("extract")
         pipeline.validate(run_id)
+        _log_peak("validate")
         pipeline.load(run_id)
+        _log_peak("load")
         final = pipeline.finalize(run_id)
+        _log_peak("finalize")
         _stage_seconds(final, stages)
         records += int(final["extracted"] or 0)
     return {"seconds": time.monotonic() - started, "records": records, "stages": stages}
+
+
+def _log_peak(after: str) -> None:
+    """The worker's peak RSS so far (with BENCH_LOG_LEVEL=INFO): which step raised it."""
+    log.info("peak RSS after %s: %.0f MB", after, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def differential(objects: list[str]) -> dict[str, Any]:
