@@ -112,8 +112,10 @@ def batch_query(query: str, typed: list[tuple[str, str, str, str]] | None = None
 
 
 @contextmanager
-def materialized(connection_string: str, query: str) -> Iterator[str]:
-    """Compute the batch query once into an UNLOGGED table; yield the query GX should run.
+def materialized(connection_string: str, query: str) -> Iterator[tuple[str, tuple[str | None, str] | None]]:
+    """Compute the batch query once into an UNLOGGED table; yield the query and that table.
+
+    Yields ``(query, (schema, table))``, or ``(query, None)`` when nothing was materialised.
 
     GX sends a few queries per expectation, each over the batch query as a sub-select, so
     without this PostgreSQL would re-run the whole projection (JSONB extraction, transforms,
@@ -137,19 +139,26 @@ def materialized(connection_string: str, query: str) -> Iterator[str]:
             conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} AS {}").format(table, sql.SQL(query)))
     except psycopg.Error as exc:
         log.info("batch query not materialised (%s); GX runs it as it is", str(exc).splitlines()[0])
-        yield query
+        yield query, None
         return
     try:
-        yield sql.SQL("SELECT * FROM {}").format(table).as_string(None)
+        yield (sql.SQL("SELECT * FROM {}").format(table).as_string(None),
+               (schema[0] if schema else None, name))
     finally:
         with psycopg.connect(dsn, autocommit=True, application_name="crm_sync") as conn:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
 
 
 def _run_suite(
-    suite: ExpectationSuite, *, connection_string: str, query: str, asset_name: str
+    suite: ExpectationSuite, *, connection_string: str, query: str, asset_name: str,
+    table: tuple[str | None, str] | None = None,
 ) -> list[ExpectationValidationResult]:
-    """Run the suite on the query in a fresh ephemeral context; return the results."""
+    """Run the suite on the query in a fresh ephemeral context; return the results.
+
+    With `table` (schema, name: the materialised batch), GX validates it as a table asset:
+    a query asset makes GX run the whole query once and hold every row it returns in the
+    worker (libpq buffers the result), hundreds of MB at 1M rows; a table asset does not.
+    """
     gx = import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -157,7 +166,10 @@ def _run_suite(
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     datasource = context.data_sources.add_postgres(name="crm_warehouse", connection_string=connection_string)
     try:
-        asset = datasource.add_query_asset(name=asset_name, query=query)
+        if table is not None:
+            asset = datasource.add_table_asset(name=asset_name, table_name=table[1], schema_name=table[0])
+        else:
+            asset = datasource.add_query_asset(name=asset_name, query=query)
         batch = asset.add_batch_definition_whole_table(name="whole_batch").get_batch()
         result = batch.validate(
             suite,
@@ -268,8 +280,8 @@ def validate_batch(
     suite = build_suite(mapping, value_maps, skip_null_match_key=skip_null_match_key)
     started = time.monotonic()
     full_query = batch_query(query, typed_columns(mapping, suite))
-    with _RUN_LOCK, quiet_gx_logs(), materialized(connection_string, full_query) as gx_query:
-        results = _run_suite(suite, connection_string=connection_string, query=gx_query,
+    with _RUN_LOCK, quiet_gx_logs(), materialized(connection_string, full_query) as (gx_query, table):
+        results = _run_suite(suite, connection_string=connection_string, query=gx_query, table=table,
                              asset_name=f"{mapping.object.lower()}_batch")
     outcome = _collect(results, expectations_run=len(suite.expectations))
     log.info(
