@@ -157,6 +157,10 @@ def ensure_target_table(conn: psycopg.Connection, mapping: ObjectMapping) -> lis
             sql.Identifier(f"{mapping.target}_{mapping.match_key}_key"), target, sql.Identifier(mapping.match_key)))
     if added:
         log.info("added column(s) %s to marketing table %s", ", ".join(added), mapping.target)
+    # Marketing-side edits of a new target are tracked for the write-back from the start.
+    from crm_sync.writeback.tracking import install_tracking
+
+    install_tracking(conn, [mapping.target])
     return added
 
 

@@ -171,3 +171,15 @@ def test_a_batch_over_the_quarantine_threshold_publishes_nothing(sync_stack, mon
     assert run["quarantined"] > 0  # kept for inspection
     assert sync_stack.marketing("SELECT count(*) AS n FROM people") == [{"n": 0}]
     assert sync_stack.warehouse("SELECT * FROM crm_sync.watermarks") == []
+
+
+def test_a_custom_target_is_change_tracked_from_its_first_sync(sync_stack, tmp_path, monkeypatch) -> None:
+    mappings = tmp_path / "mappings"
+    shutil.copytree(INCLUDE_DIR / "mappings", mappings)
+    (mappings / "subscription.yaml").write_text(SUBSCRIPTION_MAPPING)
+    monkeypatch.setenv("CRM_SYNC_MAPPINGS_DIR", str(mappings))
+    assert sync_stack.run_dag("crm_differential_subscription__c").state == DagRunState.SUCCESS
+    assert sync_stack.marketing("SELECT count(*) AS n FROM crm_outbox") == [{"n": 0}]  # the sync's own rows
+    with psycopg.connect(sync_stack.databases.marketing) as mk:
+        mk.execute("UPDATE subscriptions SET plan = 'Edited in marketing' WHERE id = (SELECT min(id) FROM subscriptions)")
+    assert sync_stack.marketing("SELECT count(*) AS n FROM crm_outbox") == [{"n": 1}]
