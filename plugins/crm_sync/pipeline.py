@@ -226,6 +226,12 @@ def load(run_id: int) -> dict[str, int]:
                 "SELECT reason, count(*) FROM crm_sync.skipped WHERE run_id = %s GROUP BY reason ORDER BY reason",
                 (run_id,)).fetchall())
             report: dict[str, Any] = {}
+            if run["kind"] == "full" and not run["dry_run"]:
+                # A full sync can change most of the table at once; the differentials that
+                # follow must not be planned on statistics of the table as it was before.
+                with mk.cursor() as cur:
+                    cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(mapping.target)))
+                mk.commit()
             if run["kind"] == "full" and run["report"].get("mode") == "mirror":
                 report["mirror_archived"] = archive_absent(wh, mk, mapping, run_id, dry_run=run["dry_run"])
                 log.info("run %d: mirror archived %d marketing row(s) whose %s is gone from Salesforce",
