@@ -34,6 +34,9 @@ from crm_sync.transform import missing_match_key_condition, validation_query
 
 log = logging.getLogger(__name__)
 
+# Runs at least this big refresh the statistics of the bookkeeping tables they grew.
+_ANALYZE_AFTER_ROWS = 10_000
+
 # Run kinds that move the object's watermark when they succeed (not dry runs).
 WATERMARK_KINDS = ("differential", "full")
 
@@ -294,6 +297,11 @@ def finalize(run_id: int) -> dict[str, Any]:
             ).rowcount
             if purged:
                 log.info("purged %d staging row(s) older than %d days", purged, settings.staging_retention_days)
+            if run["extracted"] >= _ANALYZE_AFTER_ROWS:
+                # A big run grows the bookkeeping tables by as much; until autovacuum gets to
+                # them, the next runs' anti-joins against them would be planned as if empty.
+                for table in ("crm_sync.skipped", "crm_quarantine.records", "crm_sync.synced_records"):
+                    wh.execute(f"ANALYZE {table}")
             runs.update_run(wh, run_id, status="dry_run" if run["dry_run"] else "succeeded",
                             watermark_after=run["window_end"] if moves_watermark else run["watermark_before"],
                             finished_at=datetime.now(UTC))
