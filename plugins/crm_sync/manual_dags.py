@@ -50,7 +50,21 @@ It does not move the object's watermark.
 _ID_SEPARATORS = re.compile(r"[\s,;]+")
 
 
-def _plain(run: dict[str, Any]) -> dict[str, Any]:
+def _publish(sync_run_id: int) -> dict[str, Any]:
+    """Validate, load and finalize an extracted run; a rejected batch fails the task without retries.
+
+    Returns the final sync log row, JSON-ready for XCom.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from crm_sync import pipeline
+
+    try:
+        pipeline.validate(sync_run_id)
+    except pipeline.BatchRejected as rejected:
+        raise AirflowFailException(str(rejected)) from rejected
+    pipeline.load(sync_run_id)
+    run = pipeline.finalize(sync_run_id)
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in run.items()}
 
 
@@ -105,12 +119,7 @@ def build_full_sync_dag(object_names: list[str]):
             pipeline.prepare(object_name, respect_lock=False)
             sync_run_id = extract_full(object_name, dag_run_id=context["run_id"], mode=params["mode"],
                                        dry_run=params["dry_run"])
-            try:
-                pipeline.validate(sync_run_id)
-            except pipeline.BatchRejected as rejected:
-                raise AirflowFailException(str(rejected)) from rejected
-            pipeline.load(sync_run_id)
-            return _plain(pipeline.finalize(sync_run_id))
+            return _publish(sync_run_id)
 
         @task(pool=SALESFORCE_POOL)
         def reference_data(objects: list[str]) -> dict[str, Any]:
@@ -172,12 +181,7 @@ def build_record_sync_dag(object_names: list[str]):
             object_name = context["params"]["object"]
             pipeline.prepare(object_name, respect_lock=False)
             sync_run_id = extract_records(object_name, ids, dag_run_id=context["run_id"])
-            try:
-                pipeline.validate(sync_run_id)
-            except pipeline.BatchRejected as rejected:
-                raise AirflowFailException(str(rejected)) from rejected
-            pipeline.load(sync_run_id)
-            return _plain(pipeline.finalize(sync_run_id))
+            return _publish(sync_run_id)
 
         sync_records(check_ids())
     return dag
