@@ -226,6 +226,25 @@ def test_hand_written_expectations(warehouse: str, mappings: MappingSet) -> None
     assert not empty.success
 
 
+def test_row_level_expectation_within_mostly_still_names_its_failing_rows(warehouse: str,
+                                                                          mappings: MappingSet) -> None:
+    # The first pass only says pass/fail; an expectation that passes thanks to `mostly`
+    # still has failing rows to quarantine, so the second pass must run it.
+    contact = _with_extras(mappings.get("Contact"), [
+        {"type": "expect_column_values_to_be_between",
+         "kwargs": {"column": "lead_score", "min_value": 0, "mostly": 0.5}},
+    ])
+    batch, ids = _stage(warehouse, {
+        "good": GOOD,
+        "also_good": {**GOOD, "Email": "also@example.com", "Lead_Score__c": "3"},
+        "negative": {**GOOD, "Email": "neg@example.com", "Lead_Score__c": "-5"},
+    })
+    outcome = _validate(warehouse, contact, mappings, batch, skip=True)
+    assert outcome.row_failures == {ids["negative"]: ["lead_score: expect_column_values_to_be_between failed"]}
+    assert outcome.evaluated == 3
+    assert outcome.success
+
+
 def test_expectation_that_cannot_run_fails_the_batch(warehouse: str, mappings: MappingSet) -> None:
     contact = mappings.get("Contact")
     batch, _ = _stage(warehouse, {"good": GOOD})

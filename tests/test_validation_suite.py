@@ -186,7 +186,7 @@ def test_hand_written_expectations_are_added_at_their_level(mappings: MappingSet
         Rule("custom", "batch", "expect_table_row_count_to_be_between failed", None),
         Rule("custom", "row", "email: expect_column_values_to_be_unique failed", "email"),
     ]
-    assert typed_columns(mapping, suite) == [
+    assert typed_columns(mapping) == [
         ("lead_score__typed", "lead_score", "numeric", TYPE_PATTERNS[ColumnType.NUMERIC])]
 
 
@@ -196,7 +196,7 @@ def test_text_reading_expectations_keep_the_text_column(mappings: MappingSet) ->
     ])
     suite = build_suite(mapping, mappings.value_maps, skip_null_match_key=True)
     assert suite.expectations[-1].column == "lead_score"
-    assert typed_columns(mapping, suite) == []
+    assert typed_columns(mapping) == []
 
 
 @pytest.mark.parametrize(

@@ -172,7 +172,7 @@ def validate(run_id: int) -> dict[str, Any]:
     from crm_sync.validation.suite import import_gx
 
     # Great Expectations takes seconds to import: it loads in a thread while PostgreSQL
-    # classifies the batch, and is joined before it is used.
+    # classifies the batch and computes it for GX (validate_batch waits for the import).
     gx_import = threading.Thread(target=import_gx, name="gx-import", daemon=True)
     gx_import.start()
     settings = load_settings()
@@ -182,7 +182,6 @@ def validate(run_id: int) -> dict[str, Any]:
         with step(wh, run_id, "validate"):
             _classify(wh, run_id, mapping)
             wh.commit()
-            gx_import.join()
             outcome = validate_batch(
                 mapping, mapping_set.value_maps, connection_string=sqlalchemy_url(settings.warehouse_conn_id),
                 query=validation_query(mapping, run_id),

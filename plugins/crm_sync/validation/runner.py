@@ -1,11 +1,18 @@
 """Validate one staged batch in PostgreSQL with Great Expectations.
 
-The suite from :mod:`crm_sync.validation.suite` runs on a query asset over the batch's
-query, in an ephemeral GX context (nothing written to disk, no analytics). Every metric is
-computed in PostgreSQL: GX sends one SQL query per metric over the batch query as a
-sub-select, and the failing rows of each row-level expectation come back as their
-``row_id`` (GX's ``unexpected_index_list``, result format COMPLETE), so the batch itself
-never leaves the database.
+The suite from :mod:`crm_sync.validation.suite` runs on the batch, computed once into a
+table, in an ephemeral GX context (nothing written to disk, no analytics). Every metric is
+computed in PostgreSQL, and the failing rows of each row-level expectation come back as
+their ``row_id`` (GX's ``unexpected_index_list``, result format COMPLETE), so the batch
+itself never leaves the database.
+
+Two passes: the whole suite first with result format BOOLEAN_ONLY, which GX answers with
+one aggregate query over the batch for all expectations together; then, with COMPLETE,
+only the expectations that need their failing rows named (those that failed or could not
+run, and row-level ones with ``mostly`` below 1). COMPLETE alone costs two more scans of
+the batch per expectation (its unexpected values, then its unexpected index list), each
+evaluating the expectation's condition, usually a regular expression, on every row; on a
+clean batch the second pass does not run at all.
 
 GX keeps process-wide state (the current project, its loggers), so validations in one
 process run one at a time; Airflow runs each task in its own process.
@@ -13,6 +20,7 @@ process run one at a time; Airflow runs each task in its own process.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -111,11 +119,20 @@ def batch_query(query: str, typed: list[tuple[str, str, str, str]] | None = None
     return wrapped.as_string(None)
 
 
-@contextmanager
-def materialized(connection_string: str, query: str) -> Iterator[tuple[str, tuple[str | None, str] | None]]:
-    """Compute the batch query once into an UNLOGGED table; yield the query and that table.
+@dataclass
+class Materialized:
+    """The batch as GX sees it: the query to run, and the table holding the batch, if any."""
 
-    Yields ``(query, (schema, table))``, or ``(query, None)`` when nothing was materialised.
+    query: str
+    table: tuple[str | None, str] | None = None
+    rows: int | None = None
+
+
+@contextmanager
+def materialized(connection_string: str, query: str) -> Iterator[Materialized]:
+    """Compute the batch query once into an UNLOGGED table; yield it as a :class:`Materialized`.
+
+    ``table`` (schema, name) and ``rows`` are ``None`` when nothing was materialised.
 
     GX sends a few queries per expectation, each over the batch query as a sub-select, so
     without this PostgreSQL would re-run the whole projection (JSONB extraction, transforms,
@@ -134,30 +151,58 @@ def materialized(connection_string: str, query: str) -> Iterator[tuple[str, tupl
             schema = conn.execute("SELECT CASE WHEN has_schema_privilege('crm_staging', 'CREATE')"
                                   " THEN 'crm_staging' END"
                                   " FROM pg_namespace WHERE nspname = 'crm_staging'").fetchone()
-            if schema:
-                table = sql.Identifier(schema[0], name)
-            conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} AS {}").format(table, sql.SQL(query)))
+            schema_name = schema[0] if schema else None
+            if schema_name:
+                table = sql.Identifier(schema_name, name)
+            rows = conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} AS {}").format(table, sql.SQL(query))).rowcount
     except psycopg.Error as exc:
         log.info("batch query not materialised (%s); GX runs it as it is", str(exc).splitlines()[0])
-        yield query, None
+        yield Materialized(query, rows=_count_rows(dsn, query))
         return
     try:
-        yield (sql.SQL("SELECT * FROM {}").format(table).as_string(None),
-               (schema[0] if schema else None, name))
+        yield Materialized(sql.SQL("SELECT * FROM {}").format(table).as_string(None), (schema_name, name), rows)
     finally:
         with psycopg.connect(dsn, autocommit=True, application_name="crm_sync") as conn:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
 
 
-def _run_suite(
-    suite: ExpectationSuite, *, connection_string: str, query: str, asset_name: str,
-    table: tuple[str | None, str] | None = None,
-) -> list[ExpectationValidationResult]:
-    """Run the suite on the query in a fresh ephemeral context; return the results.
+def _count_rows(dsn: str, query: str) -> int | None:
+    """Rows of the batch query, or ``None`` when it fails (GX then reports the failure)."""
+    import psycopg
+    from psycopg import sql
 
-    With `table` (schema, name: the materialised batch), GX validates it as a table asset:
-    a query asset makes GX run the whole query once and hold every row it returns in the
-    worker (libpq buffers the result), hundreds of MB at 1M rows; a table asset does not.
+    try:
+        with psycopg.connect(dsn, autocommit=True, application_name="crm_sync") as conn:
+            return conn.execute(sql.SQL("SELECT count(*) FROM ({}) AS staged_batch").format(sql.SQL(query))).fetchone()[0]
+    except psycopg.Error as exc:
+        log.debug("batch query cannot be counted: %s", str(exc).splitlines()[0])
+        return None
+
+
+_COMPLETE = {
+    "result_format": "COMPLETE",
+    "unexpected_index_column_names": [ROW_ID_COLUMN],
+    "partial_unexpected_count": _ALL_ROWS,
+    "return_unexpected_index_query": False,
+}
+
+
+def _needs_rows(result: ExpectationValidationResult) -> bool:
+    """Whether the second pass must run the expectation (see the module docstring)."""
+    if not result.success or _raised_error(result.exception_info) is not None:
+        return True
+    config = result.expectation_config
+    mostly = (config.kwargs or {}).get("mostly")
+    return rule_of(config).level == "row" and mostly is not None and float(mostly) < 1
+
+
+def _run_suite(suite: ExpectationSuite, *, connection_string: str, batch: Materialized,
+               asset_name: str) -> list[ExpectationValidationResult]:
+    """Run the suite on the batch in a fresh ephemeral context, in two passes; return the results.
+
+    With a materialised table, GX validates it as a table asset: a query asset makes GX run
+    the whole query once and hold every row it returns in the worker (libpq buffers the
+    result), hundreds of MB at 1M rows; a table asset does not.
     """
     gx = import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -166,23 +211,31 @@ def _run_suite(
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     datasource = context.data_sources.add_postgres(name="crm_warehouse", connection_string=connection_string)
     try:
-        if table is not None:
-            asset = datasource.add_table_asset(name=asset_name, table_name=table[1], schema_name=table[0])
+        if batch.table is not None:
+            asset = datasource.add_table_asset(name=asset_name, table_name=batch.table[1],
+                                               schema_name=batch.table[0])
         else:
-            asset = datasource.add_query_asset(name=asset_name, query=query)
-        batch = asset.add_batch_definition_whole_table(name="whole_batch").get_batch()
-        result = batch.validate(
-            suite,
-            result_format={
-                "result_format": "COMPLETE",
-                "unexpected_index_column_names": [ROW_ID_COLUMN],
-                "partial_unexpected_count": _ALL_ROWS,
-                "return_unexpected_index_query": False,
-            },
-        )
+            asset = datasource.add_query_asset(name=asset_name, query=batch.query)
+        gx_batch = asset.add_batch_definition_whole_table(name="whole_batch").get_batch()
+        screened = list(gx_batch.validate(suite, result_format="BOOLEAN_ONLY").results)
+        wanted = {_config_key(result.expectation_config) for result in screened if _needs_rows(result)}
+        if not wanted:
+            return screened
+        detail = gx.ExpectationSuite(name=f"{suite.name}_rows", expectations=[
+            expectation.copy() for expectation in suite.expectations
+            if _config_key(expectation.configuration) in wanted])
+        log.debug("second pass over %d of %d expectations", len(detail.expectations), len(screened))
+        named = {_config_key(result.expectation_config): result
+                 for result in gx_batch.validate(detail, result_format=_COMPLETE).results}
     finally:
         _dispose_engines(datasource)
-    return list(result.results)
+    return [named.get(_config_key(result.expectation_config), result) for result in screened]
+
+
+def _config_key(config: Any) -> str:
+    """An expectation's identity across validations: its type, arguments and meta."""
+    kwargs = {k: v for k, v in (config.kwargs or {}).items() if k != "batch_id"}
+    return json.dumps([config.type, kwargs, config.meta or {}], sort_keys=True, default=str)
 
 
 def _dispose_engines(datasource: Any) -> None:
@@ -211,8 +264,9 @@ def _raised_error(exception_info: Any) -> str | None:
     return None
 
 
-def _collect(results: list[ExpectationValidationResult], expectations_run: int) -> ValidationOutcome:
-    evaluated = 0
+def _collect(results: list[ExpectationValidationResult], expectations_run: int,
+             rows: int | None = None) -> ValidationOutcome:
+    evaluated = rows or 0
     row_reasons: dict[int, set[str]] = defaultdict(set)
     batch_failures: list[str] = []
     for res in results:
@@ -277,13 +331,18 @@ def validate_batch(
             cannot be reached. A query that fails in PostgreSQL does not raise: every
             expectation reports it as a batch failure.
     """
-    suite = build_suite(mapping, value_maps, skip_null_match_key=skip_null_match_key)
     started = time.monotonic()
-    full_query = batch_query(query, typed_columns(mapping, suite))
-    with _RUN_LOCK, quiet_gx_logs(), materialized(connection_string, full_query) as (gx_query, table):
-        results = _run_suite(suite, connection_string=connection_string, query=gx_query, table=table,
-                             asset_name=f"{mapping.object.lower()}_batch")
-    outcome = _collect(results, expectations_run=len(suite.expectations))
+    full_query = batch_query(query, typed_columns(mapping))
+    # The batch is computed before GX is needed: a caller that imports GX in a thread (it
+    # takes seconds) overlaps the import with this query; build_suite waits for the import.
+    with _RUN_LOCK, materialized(connection_string, full_query) as batch:
+        log.info("%s batch computed: %s rows in %.2fs", mapping.object,
+                 "?" if batch.rows is None else batch.rows, time.monotonic() - started)
+        suite = build_suite(mapping, value_maps, skip_null_match_key=skip_null_match_key)
+        with quiet_gx_logs():
+            results = _run_suite(suite, connection_string=connection_string, batch=batch,
+                                 asset_name=f"{mapping.object.lower()}_batch")
+    outcome = _collect(results, expectations_run=len(suite.expectations), rows=batch.rows)
     log.info(
         "validated %s: %s rows, %s expectations, %s rows failing, %s batch failures in %.2fs",
         mapping.object, outcome.evaluated, outcome.expectations_run, len(outcome.row_failures),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -206,10 +207,18 @@ def quiet_gx_logs() -> Iterator[None]:
             logger.setLevel(level)
 
 
+# One import at a time: a thread may be importing GX ahead of use (see pipeline.validate);
+# a second caller waits for it here rather than racing it through the import machinery.
+_IMPORT_LOCK = threading.Lock()
+
+
 def import_gx() -> Any:
-    """Import Great Expectations with its analytics off and its import-time logs quiet."""
+    """Import Great Expectations with its analytics off and its import-time logs quiet.
+
+    Thread-safe: callers wait for an import another thread has started.
+    """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    with quiet_gx_logs():
+    with _IMPORT_LOCK, quiet_gx_logs():
         import great_expectations as gx
 
     return gx
@@ -301,18 +310,25 @@ def _custom_spec(mapping: ObjectMapping, extra: Expectation, typed: dict[str, st
     return _Spec(extra.type, kwargs, Rule("custom", extra.level, reasons.custom_failed(extra.type, column), column))
 
 
-def typed_columns(mapping: ObjectMapping, suite: ExpectationSuite) -> list[tuple[str, str, str, str]]:
-    """The typed companion columns the suite's hand-written expectations read.
+def typed_columns(mapping: ObjectMapping) -> list[tuple[str, str, str, str]]:
+    """The typed companion columns the mapping's hand-written expectations read.
+
+    Pure (Great Expectations is not imported), so the batch can be computed while GX loads.
 
     Returns:
         ``(alias, text column, SQL type, castable pattern)`` per companion, sorted: the
         runner adds ``CASE WHEN <column> ~ <pattern> THEN <column>::<type> END AS <alias>``.
+
+    Raises:
+        SuiteError: A hand-written expectation names a column that is not mapped.
     """
+    typed: dict[str, str] = {}
+    for extra in mapping.expectations:
+        _custom_spec(mapping, extra, typed)
     types = {fm.target: fm.type for fm in mapping.fields}
-    entry = (suite.meta or {}).get(META_KEY) or {}
     return [
         (alias, column, SQL_CASTS[types[column]], TYPE_PATTERNS[types[column]])
-        for alias, column in sorted((entry.get("typed_columns") or {}).items())
+        for alias, column in sorted(typed.items())
     ]
 
 
