@@ -128,10 +128,14 @@ def stage_window(wh: psycopg.Connection, run_id: int, mapping: ObjectMapping, se
         report = stage_bulk(wh, sf, run_id, mapping, fields, infos, window_start=window_start,
                             window_end=window_end, page_size=settings.bulk_page_size,
                             max_splits=settings.bulk_max_splits, expected=total)
+        # Each page's rows are counted in the transaction that staged them (a count(*)
+        # of the run would re-read a million rows).
+        staged = wh.execute("SELECT COALESCE(sum(rows_staged), 0)::bigint FROM crm_sync.bulk_jobs"
+                            " WHERE run_id = %s AND state <> 'split'", (run_id,)).fetchone()[0]
     else:
         query = select_query(mapping, fields, condition)
-        stage_rows(wh, run_id, (from_rest(r) for page in sf.iter_rest_pages(query) for r in page), expected=total)
-    staged = wh.execute("SELECT count(*) FROM crm_staging.records WHERE run_id = %s", (run_id,)).fetchone()[0]
+        staged = stage_rows(wh, run_id, (from_rest(r) for page in sf.iter_rest_pages(query) for r in page),
+                            expected=total)
     previous_calls = runs.get_run(wh, run_id)["api_calls"]
     runs.update_run(wh, run_id, extracted=staged, staged=staged, api_calls=previous_calls + sf.api_calls,
                     extract_method=method, status="extracted", report=report)

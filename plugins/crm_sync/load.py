@@ -199,8 +199,10 @@ def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mappi
         # The upsert's outcome of each row, kept apart: writing it into `incoming` would
         # rewrite every (wide) row of the batch. It overrides an earlier outcome of the row.
         marketing.execute("CREATE TEMP TABLE upserted (sf_id text, outcome text) ON COMMIT DROP")
-        copy_out = sql.SQL("COPY ({}) TO STDOUT").format(publish_query(mapping))
-        copy_in = sql.SQL("COPY incoming ({}) FROM STDIN").format(
+        # Binary: both ends are PostgreSQL and `incoming` has the publish query's column
+        # types, so no value is printed as text and parsed back (timestamps, numbers).
+        copy_out = sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(publish_query(mapping))
+        copy_in = sql.SQL("COPY incoming ({}) FROM STDIN (FORMAT binary)").format(
             sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns))
         with warehouse.cursor() as src, marketing.cursor() as dst:
             with src.copy(copy_out, {"run_id": run_id}) as reader, dst.copy(copy_in) as writer:

@@ -114,6 +114,18 @@ def test_duplicate_emails_keep_one_owner_and_skip_the_rest(loader: Loader) -> No
     assert result.counts == {"skipped": 1}
 
 
+def test_an_email_its_owner_leaves_in_the_same_batch_is_not_a_duplicate(loader: Loader) -> None:
+    loader.run("Contact", [contact("003000000000011AAA", "swap@example.com", FirstName="Owner")])
+    # The owner moves to a new email while another Contact arrives with the old one.
+    result = loader.run("Contact", [contact("003000000000011AAA", "moved@example.com", FirstName="Owner"),
+                                    contact("003000000000012AAA", "swap@example.com", FirstName="Newcomer")])
+    assert result.skipped == []
+    people = loader.people()
+    assert people["moved@example.com"]["contact_sf_id"] == "003000000000011AAA"
+    assert people["swap@example.com"]["contact_sf_id"] == "003000000000012AAA"
+    assert people["swap@example.com"]["first_name"] == "Newcomer"
+
+
 def test_delete_archives_and_undelete_restores(loader: Loader) -> None:
     loader.run("Contact", [contact("003000000000004AAA", "cy@example.com")])
     result = loader.run("Contact", [contact("003000000000004AAA", "cy@example.com", IsDeleted=True)])

@@ -4,6 +4,7 @@ WITH upserted_rows AS (
     SELECT i.sf_id, {select_cols}
       FROM incoming i
      WHERE NOT i.is_deleted AND i.skip_reason IS NULL
+     ORDER BY i.sf_id  -- the sf_id index is written in key order (see people_upsert.sql)
     ON CONFLICT (sf_id) DO UPDATE
        SET {set_list},
            archived_at = NULL,
