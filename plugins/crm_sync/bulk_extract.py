@@ -55,6 +55,12 @@ def _forget_range(wh: psycopg.Connection, run_id: int, start: datetime, end: dat
                " AND system_modstamp < %s", (run_id, start, end))
 
 
+def staged_rows(wh: psycopg.Connection, run_id: int) -> int:
+    """Rows the run's Bulk ranges have staged, as counted in each page's own transaction."""
+    return wh.execute("SELECT COALESCE(sum(rows_staged), 0)::bigint FROM crm_sync.bulk_jobs"
+                      " WHERE run_id = %s AND state <> 'split'", (run_id,)).fetchone()[0]
+
+
 def _stage_pages(wh: psycopg.Connection, sf: SalesforceClient, prefetch: ThreadPoolExecutor, run_id: int,
                  mapping: ObjectMapping, job_id: str, locator: str, infos: Mapping[str, FieldInfo], *,
                  start: datetime, end: datetime, page_size: int, pages: int, rows: int, started: float,
@@ -81,8 +87,7 @@ def _stage_pages(wh: psycopg.Connection, sf: SalesforceClient, prefetch: ThreadP
             _update(wh, run_id, start, end, next_locator=locator, pages_staged=pages, rows_staged=rows,
                     state="staging" if locator else "done")
             wh.commit()
-            total = wh.execute("SELECT sum(rows_staged)::bigint FROM crm_sync.bulk_jobs WHERE run_id = %s"
-                               " AND state <> 'split'", (run_id,)).fetchone()[0]
+            total = staged_rows(wh, run_id)
             rate = total / max(time.monotonic() - started, 1e-6)
             log.info("staged Bulk page %d of job %s: %d rows (%d%s in all, %.0f records/s)", pages,
                      job_id, staged, total, f"/{expected}" if expected else "", rate)

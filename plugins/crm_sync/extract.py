@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from crm_sync import runs
-from crm_sync.bulk_extract import stage_bulk
+from crm_sync.bulk_extract import stage_bulk, staged_rows
 from crm_sync.db import connect
 from crm_sync.mapping.model import ObjectMapping
 from crm_sync.normalize import from_rest
@@ -128,10 +128,8 @@ def stage_window(wh: psycopg.Connection, run_id: int, mapping: ObjectMapping, se
         report = stage_bulk(wh, sf, run_id, mapping, fields, infos, window_start=window_start,
                             window_end=window_end, page_size=settings.bulk_page_size,
                             max_splits=settings.bulk_max_splits, expected=total)
-        # Each page's rows are counted in the transaction that staged them (a count(*)
-        # of the run would re-read a million rows).
-        staged = wh.execute("SELECT COALESCE(sum(rows_staged), 0)::bigint FROM crm_sync.bulk_jobs"
-                            " WHERE run_id = %s AND state <> 'split'", (run_id,)).fetchone()[0]
+        # Counted page by page as staged: a count(*) of the run would re-read a million rows.
+        staged = staged_rows(wh, run_id)
     else:
         query = select_query(mapping, fields, condition)
         staged = stage_rows(wh, run_id, (from_rest(r) for page in sf.iter_rest_pages(query) for r in page),

@@ -173,8 +173,7 @@ def validate(run_id: int) -> dict[str, Any]:
 
     # Great Expectations takes seconds to import: it loads in a thread while PostgreSQL
     # classifies the batch and computes it for GX (validate_batch waits for the import).
-    gx_import = threading.Thread(target=import_gx, name="gx-import", daemon=True)
-    gx_import.start()
+    threading.Thread(target=import_gx, name="gx-import", daemon=True).start()
     settings = load_settings()
     with connect(settings.warehouse_conn_id) as wh:
         object_name = runs.get_run(wh, run_id)["object"]

@@ -398,8 +398,7 @@ def build_suite(
     specs += [_custom_spec(mapping, extra, typed) for extra in mapping.expectations]
     expectations = [_instantiate(mapping, spec) for spec in specs]
     log.debug("built %s expectations for %s", len(expectations), mapping.object)
-    return gx.ExpectationSuite(name=f"crm_sync_{mapping.object.lower()}", expectations=expectations,
-                               meta={META_KEY: {"typed_columns": typed}})
+    return gx.ExpectationSuite(name=f"crm_sync_{mapping.object.lower()}", expectations=expectations)
 
 
 def describe_suite(suite: ExpectationSuite) -> list[tuple[str, Rule]]:
