@@ -46,11 +46,11 @@ $(STAMP): requirements.txt
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(VPY) -m crm_sync.devstack up
-	source $(STACK_DIR)/env.sh && $(VPY) -m crm_sync.demo
+	$(VPY) -m devstack up
+	source $(STACK_DIR)/env.sh && $(VPY) -m devstack.demo
 
 airflow: $(STAMP)
-	$(VPY) -m crm_sync.devstack airflow
+	$(VPY) -m devstack airflow
 
 test: $(STAMP)
 	$(VPY) -m pytest
@@ -64,10 +64,10 @@ lint: $(STAMP)
 	$(VPY) -m ruff check .
 
 status:
-	@if [ -x $(VPY) ]; then $(VPY) -m crm_sync.devstack status; else echo "nothing runs ($(VENV) does not exist)"; fi
+	@if [ -x $(VPY) ]; then $(VPY) -m devstack status; else echo "nothing runs ($(VENV) does not exist)"; fi
 
 stop:
-	@if [ -x $(VPY) ] && [ -d $(STACK_DIR) ]; then $(VPY) -m crm_sync.devstack down; else echo "nothing to stop"; fi
+	@if [ -x $(VPY) ] && [ -d $(STACK_DIR) ]; then $(VPY) -m devstack down; else echo "nothing to stop"; fi
 
 clean: stop
 	rm -rf $(STACK_DIR)

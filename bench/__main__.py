@@ -47,6 +47,7 @@ def _worker(task: str, arguments: dict[str, Any]) -> None:
         # What the Airflow task process has loaded before the task body runs (the DAG files
         # import these at parse time): not the sync's own cost.
         import airflow.sdk  # noqa: F401
+
         import crm_sync.extract  # noqa: F401
         import crm_sync.pipeline  # noqa: F401
     if os.environ.get("BENCH_LOG_LEVEL"):

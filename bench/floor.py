@@ -77,9 +77,10 @@ def _upsert(conn: psycopg.Connection, mapping: Any, raw: sql.Composable, target:
 
 def full(object_name: str, dsn: str, page_size: int) -> dict[str, Any]:
     """Bulk 2.0 queryAll of every record (same query and page size as the sync), COPY, one upsert."""
+    from simple_salesforce.bulk2 import Operation
+
     from crm_sync.bulk_extract import FLOOR
     from crm_sync.soql import extract_fields, select_query, soql_datetime
-    from simple_salesforce.bulk2 import Operation
 
     mapping = _mapping(object_name)
     fields = extract_fields(mapping)

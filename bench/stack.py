@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from crm_sync.devstack.environment import STACK_DATABASES, build_stack_env
-from crm_sync.devstack.postgres import EmbeddedPostgres, find_free_port
+from devstack.environment import STACK_DATABASES, build_stack_env
+from devstack.postgres import EmbeddedPostgres, find_free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,7 @@
 
 Session-scoped and lazy: a test pays only for the services it asks for.
 
-- ``pg_server``: a started :class:`~crm_sync.devstack.postgres.EmbeddedPostgres` (fsync off)
+- ``pg_server``: a started :class:`~devstack.postgres.EmbeddedPostgres` (fsync off)
   with the databases ``crm_warehouse``, ``marketing`` and ``airflow``; ``pg_server.dsn(db)``
   gives a libpq URI.
 - ``emulator``: the Salesforce emulator's ``EmulatorHandle`` (``url``, ``port``,
@@ -30,14 +30,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from crm_sync.devstack.airflow_setup import (
+
+from devstack.airflow_setup import (
     SALESFORCE_POOL,
     SALESFORCE_POOL_DESCRIPTION,
     SALESFORCE_POOL_SLOTS,
 )
-from crm_sync.devstack.environment import STACK_DATABASES
-from crm_sync.devstack.postgres import EmbeddedPostgres, PostgresError, find_free_port
-
+from devstack.environment import STACK_DATABASES
+from devstack.postgres import EmbeddedPostgres, PostgresError, find_free_port
 from tests.fixtures.stack import TestStack, reap_abandoned_sessions
 
 log = logging.getLogger(__name__)

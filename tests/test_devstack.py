@@ -9,10 +9,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from crm_sync.devstack.environment import build_stack_env, redacted, write_env_file
-from crm_sync.devstack.postgres import EmbeddedPostgres, PostgresError, find_free_port
-from crm_sync.devstack.services import DevStack, StackError
 
+from devstack.environment import build_stack_env, redacted, write_env_file
+from devstack.postgres import EmbeddedPostgres, PostgresError, find_free_port
+from devstack.services import DevStack, StackError
 from tests.fixtures.stack import PROJECT_ROOT, TestStack
 
 SMOKE_DAGS = PROJECT_ROOT / "tests" / "dags_smoke"
@@ -159,7 +159,7 @@ def test_airflow_plugin_loader_skips_the_library() -> None:
 
 
 def test_devstack_up_is_idempotent_and_down_stops_everything(test_stack: TestStack) -> None:
-    from crm_sync.devstack.airflow_setup import metadata_is_current, pool_exists
+    from devstack.airflow_setup import metadata_is_current, pool_exists
 
     stack = DevStack(
         root=PROJECT_ROOT,

@@ -17,13 +17,14 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
+
 from crm_sync.mapping import load_mappings
 from crm_sync.mapping.loader import MappingSet
 from crm_sync.mapping.model import ColumnType, ObjectMapping, Transform
 from crm_sync.paths import INCLUDE_DIR
 from crm_sync.validation import build_suite, validate_batch
 from crm_sync.validation.suite import EMAIL_PATTERN, TYPE_PATTERNS
-from psycopg import sql
 
 DATABASE = "validation_it"
 MODSTAMP = "2024-01-02T10:00:00Z"

@@ -11,6 +11,7 @@ import socket
 from typing import Any
 
 import pytest
+
 from crm_sync.mapping import load_mappings
 from crm_sync.mapping.loader import MappingSet
 from crm_sync.mapping.model import ColumnType, ObjectMapping

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
 from crm_sync.paths import INCLUDE_DIR, PROJECT_ROOT
 
 DAGS = PROJECT_ROOT / "dags"

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import psycopg
 from airflow.utils.state import DagRunState
+
 from crm_sync import pipeline
 from crm_sync.extract import extract_changes
 from crm_sync.paths import INCLUDE_DIR
-
 from tests.dags.test_dag_integrity import SUBSCRIPTION_MAPPING
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 from airflow.utils.state import DagRunState
+
 from crm_sync import full_sync, pipeline
 from crm_sync.extract import extract_full
 

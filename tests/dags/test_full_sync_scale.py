@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from airflow.utils.state import DagRunState
-from crm_sync.devstack.environment import build_stack_env
+
+from devstack.environment import build_stack_env
 
 CONTACTS = 100_000
 

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 from airflow.utils.state import DagRunState
+
 from crm_sync.paths import INCLUDE_DIR, PROJECT_ROOT
 
 DIFFERENTIALS = ("crm_differential_contact", "crm_differential_lead")

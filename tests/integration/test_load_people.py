@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
+
 from crm_sync.load import LoadResult, load_run
 from crm_sync.mapping import load_mappings
 from crm_sync.normalize import from_rest

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import psycopg
+
 from crm_sync.mapping import load_mappings
 from crm_sync.paths import INCLUDE_DIR
-
 from tests.integration.test_load_people import Loader
 
 MAPPINGS = load_mappings(INCLUDE_DIR / "mappings")

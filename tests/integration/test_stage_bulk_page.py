@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import psycopg
+
 from crm_sync.normalize import from_bulk_csv
 from crm_sync.salesforce import FieldInfo
 from crm_sync.staging import stage_bulk_page
-
 from tests.integration.conftest import fresh_databases  # noqa: F401  (fixture)
 
 FIELDS = {name.lower(): FieldInfo(name, kind, 0, True) for name, kind in [

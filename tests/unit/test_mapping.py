@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from crm_sync.mapping import MappingError, load_mapping, load_mappings
 from crm_sync.mapping.model import Direction
 from crm_sync.paths import INCLUDE_DIR

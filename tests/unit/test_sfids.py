@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from crm_sync.sfids import InvalidSalesforceId, checksum, to_18, validate_ids
 
 

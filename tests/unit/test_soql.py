@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from crm_sync.mapping import load_mappings
 from crm_sync.paths import INCLUDE_DIR
 from crm_sync.soql import count_query, extract_fields, select_query, soql_datetime, window_condition

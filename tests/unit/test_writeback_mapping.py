@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from crm_sync.mapping import MappingError, load_mapping, load_mappings
 from crm_sync.paths import INCLUDE_DIR
 

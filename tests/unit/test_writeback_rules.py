@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+
 from crm_sync.mapping.loader import ValueMap
 from crm_sync.mapping.model import FieldMap
 from crm_sync.writeback.rules import (

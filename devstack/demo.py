@@ -1,7 +1,7 @@
 """`make demo`: full sync of the demo org, an hour of CRM activity, differentials, write-back, report.
 
 Runs the project's real DAGs in-process with `dag.test()` against the stack that
-`python -m crm_sync.devstack up` started (embedded PostgreSQL, the Salesforce emulator,
+`python -m devstack up` started (embedded PostgreSQL, the Salesforce emulator,
 Airflow's metadata database); the environment comes from `.local/env.sh`.
 """
 
@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from crm_sync.report import marketing_totals, print_table, sync_runs_since
+from devstack.report import marketing_totals, print_table, sync_runs_since
 
 OBJECTS = ("Account", "Campaign", "Contact", "Lead", "Opportunity")
 
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== 4. Simulate an hour of marketing activity", flush=True)
     from crm_sync.db import connect
     from crm_sync.settings import load_settings
-    from crm_sync.writeback.simulate import simulate_marketing_activity
+    from devstack.simulate import simulate_marketing_activity
 
     with connect(load_settings().marketing_conn_id) as mk:
         for kind, count in simulate_marketing_activity(mk).items():

@@ -1,6 +1,6 @@
 """The environment a development stack runs in: Airflow settings and connections.
 
-One function builds it for every consumer (``python -m crm_sync.devstack``, ``make airflow``,
+One function builds it for every consumer (``python -m devstack``, ``make airflow``,
 the demo and the test fixtures), so they all see the same Airflow home, the same metadata
 database and the same connection ids. Connections come from ``AIRFLOW_CONN_*`` variables,
 as Airflow resolves them from the environment before its metadata database.
@@ -157,7 +157,7 @@ def write_env_file(env: Mapping[str, str], path: Path) -> Path:
     the values of the shell that sources it.
     """
     lines = [
-        "# Environment of the local crm-sync stack; written by `python -m crm_sync.devstack up`.",
+        "# Environment of the local crm-sync stack; written by `python -m devstack up`.",
         "# Use: source .local/env.sh   (then `airflow ...`, `python ...` use the same services)",
     ]
     for key, value in sorted(env.items()):

@@ -18,19 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from crm_sync.devstack.airflow_setup import (
+from devstack.airflow_setup import (
     ensure_salesforce_pool,
     ensure_ui_login,
     migrate_metadata_db,
     ui_password_file,
 )
-from crm_sync.devstack.environment import (
+from devstack.environment import (
     AIRFLOW_UI_USER,
     STACK_DATABASES,
     build_stack_env,
     write_env_file,
 )
-from crm_sync.devstack.postgres import EmbeddedPostgres, port_accepts_connections
+from devstack.postgres import EmbeddedPostgres, port_accepts_connections
 
 DEFAULT_PG_PORT = 54329
 DEFAULT_EMULATOR_PORT = 8443
@@ -47,8 +47,8 @@ class StackError(RuntimeError):
 
 
 def project_root() -> Path:
-    """Return the repository root (this file is ``plugins/crm_sync/devstack/services.py``)."""
-    return Path(__file__).resolve().parents[3]
+    """Return the repository root (this file is ``devstack/services.py``)."""
+    return Path(__file__).resolve().parents[1]
 
 
 def _say(message: str) -> None:
@@ -120,7 +120,7 @@ class DevStack:
         return f"http://localhost:{self.airflow_port}"
 
     def env(self, *, base_env: dict[str, str] | None = None) -> dict[str, str]:
-        """The stack's environment (see :func:`~crm_sync.devstack.environment.build_stack_env`)."""
+        """The stack's environment (see :func:`~devstack.environment.build_stack_env`)."""
         env = build_stack_env(
             self.root,
             self.base_dir,

@@ -1,4 +1,4 @@
-"""Command line of the local stack: ``python -m crm_sync.devstack up|down|status|env|airflow``.
+"""Command line of the local stack: ``python -m devstack up|down|status|env|airflow``.
 
 Run with the project's virtualenv and ``PYTHONPATH=plugins:.`` (the Makefile does both).
 Environment overrides: ``CRM_PG_PORT`` (54329), ``CRM_EMULATOR_PORT`` (8443),
@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from crm_sync.devstack.airflow_setup import AirflowSetupError
-from crm_sync.devstack.environment import redacted, write_env_file
-from crm_sync.devstack.postgres import PostgresError
-from crm_sync.devstack.services import DevStack, StackError
+from devstack.airflow_setup import AirflowSetupError
+from devstack.environment import redacted, write_env_file
+from devstack.postgres import PostgresError
+from devstack.services import DevStack, StackError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m crm_sync.devstack", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start PostgreSQL and the emulator, prepare Airflow (idempotent)")
     commands.add_parser("down", help="stop everything the stack started")
