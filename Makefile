@@ -5,7 +5,7 @@
 #   make test     the whole test suite (starts its own throw-away services)
 #   make bench    the benchmarks (docs/performance.md); one JSON line per scenario, last
 #   make stop     stop the background services started by demo/airflow
-#   make lint     ruff
+#   make lint     ruff (style, imports, docstrings) and mypy (types)
 #   make clean    stop, then delete .local/ (all local state)
 #
 # Overrides (environment): PYTHON=python3.12, CRM_PG_PORT, CRM_EMULATOR_PORT, CRM_AIRFLOW_PORT,
@@ -62,6 +62,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VPY) -m ruff check .
+	$(VPY) -m mypy
 
 status:
 	@if [ -x $(VPY) ]; then $(VPY) -m devstack status; else echo "nothing runs ($(VENV) does not exist)"; fi

@@ -49,7 +49,7 @@ def _worker(task: str, arguments: dict[str, Any]) -> None:
         import airflow.sdk  # noqa: F401
 
         import crm_sync.extract  # noqa: F401
-        import crm_sync.pipeline  # noqa: F401
+        import crm_sync.publish  # noqa: F401
     if os.environ.get("BENCH_LOG_LEVEL"):
         # Airflow's import replaces the logging set-up: the sync's own loggers log again.
         handler = logging.StreamHandler(sys.stderr)

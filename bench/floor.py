@@ -80,7 +80,7 @@ def full(object_name: str, dsn: str, page_size: int) -> dict[str, Any]:
     from simple_salesforce.bulk2 import Operation
 
     from crm_sync.bulk_extract import FLOOR
-    from crm_sync.soql import extract_fields, select_query, soql_datetime
+    from crm_sync.salesforce.soql import extract_fields, select_query, soql_datetime
 
     mapping = _mapping(object_name)
     fields = extract_fields(mapping)
@@ -112,7 +112,7 @@ def full(object_name: str, dsn: str, page_size: int) -> dict[str, Any]:
 def differential(watermarks: dict[str, str | None], dsn: str, lookback_seconds: int, lag_seconds: int,
                  bulk_threshold: int) -> dict[str, Any]:
     """Per object: the same changed window through REST queryAll, COPY, one upsert."""
-    from crm_sync.soql import extract_fields, select_query, soql_datetime
+    from crm_sync.salesforce.soql import extract_fields, select_query, soql_datetime
 
     started = time.monotonic()
     sf = salesforce()

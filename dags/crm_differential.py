@@ -1,11 +1,85 @@
-"""Airflow differential sync DAGs: one `crm_differential_<object>` per mapping file in
-include/mappings/.
+"""Differential syncs: one `crm_differential_<object>` DAG per mapping file in include/mappings/.
 
-Adding a mapping file adds its DAG; a broken mapping file shows in the Airflow UI as an
-import error that names the file and the field. (The word "airflow" in this docstring
-also keeps Airflow's safe-mode DAG discovery reading this file.)
+Every interval (`CRM_SYNC_INTERVAL_MINUTES`, or the mapping's `schedule:`), each DAG extracts
+the records of its object whose `SystemModstamp` changed since the last successful run (a
+half-open window that re-reads a short overlap), stages them in the warehouse, validates
+them with Great Expectations (failing rows go to `crm_quarantine.records` with their
+reasons), transforms them with the mapping and upserts them into the marketing table.
+
+* prepare → extract → validate → load → finalize; the sync log is `crm_sync.sync_runs`.
+* The watermark advances only in `finalize`, after the load committed.
+* While `crm_full_sync` runs, these runs are skipped and say why.
+* A run that reaches its API budget stops as `budget_stopped` and the next run carries on.
+* Adding a mapping file adds its DAG; a broken one shows as an import error naming the file
+  and the field.
 """
 
-from crm_sync.dag_factory import differential_dags
+from __future__ import annotations
 
-globals().update(differential_dags())
+from typing import Any
+
+from airflow.sdk import DAG, get_current_context, task
+
+from crm_sync import extract as extract_step
+from crm_sync import finalize as finalize_step
+from crm_sync import load as load_step
+from crm_sync import prepare as prepare_step
+from crm_sync import validate as validate_step
+from crm_sync.context import RunContext
+from crm_sync.dag_support import SALESFORCE_POOL, airflow_outcome, dag_arguments, published_assets
+from crm_sync.mapping.model import ObjectMapping
+from crm_sync.validation import check_expectation_types
+
+
+def differential_dag(ctx: RunContext, mapping: ObjectMapping) -> DAG:
+    """The `crm_differential_<object>` DAG of one mapping."""
+    object_name = mapping.object
+    every = f"`{mapping.schedule}`" if mapping.schedule else f"{ctx.settings.interval_minutes} minutes"
+    with DAG(**dag_arguments(
+            ctx.settings, dag_id=mapping.dag_id, schedule=mapping.schedule or ctx.settings.interval,
+            description=f"Salesforce {object_name} changes → marketing {mapping.target}",
+            tags=["differential", object_name],
+            doc_md=f"### Salesforce `{object_name}` → marketing `{mapping.target}`, every {every}, "
+                   f"matched by `{mapping.match_key}` ({mapping.file_name})\n" + __doc__)) as dag:
+
+        @task(pool=SALESFORCE_POOL)
+        def prepare() -> None:
+            """Migrations, value maps, target table; skip while a full sync runs."""
+            with airflow_outcome():
+                prepare_step.prepare_object(RunContext.load(), object_name, dag_run_id=get_current_context()["run_id"])
+
+        @task(pool=SALESFORCE_POOL)
+        def extract() -> int:
+            """Stage the changed records; returns the sync run id (the staging batch id)."""
+            with airflow_outcome():
+                return extract_step.extract_changes(RunContext.load(), object_name,
+                                                    dag_run_id=get_current_context()["run_id"])
+
+        @task
+        def validate(sync_run_id: int) -> int:
+            """Great Expectations on the staged batch; quarantine failing rows."""
+            with airflow_outcome():
+                validate_step.validate(RunContext.load(), sync_run_id)
+            return sync_run_id
+
+        @task
+        def load(sync_run_id: int) -> int:
+            """Upsert the valid rows into the marketing database."""
+            load_step.load(RunContext.load(), sync_run_id)
+            return sync_run_id
+
+        @task(outlets=published_assets(ctx.mappings, [object_name]))
+        def finalize(sync_run_id: int) -> dict[str, Any]:
+            """Advance the watermark, close the run, log the summary; returns the run's counts."""
+            return finalize_step.finalize(RunContext.load(), sync_run_id).as_xcom()
+
+        sync_run_id = extract()
+        prepare() >> sync_run_id
+        finalize(load(validate(sync_run_id)))
+    return dag
+
+
+_ctx = RunContext.load()
+for _mapping in _ctx.mappings.objects:
+    check_expectation_types(_mapping)  # a typo in a hand-written expectation fails at parse time
+    globals()[_mapping.dag_id] = differential_dag(_ctx, _mapping)

@@ -1,14 +1,57 @@
-"""Airflow DAG `crm_writeback`: the marketing side's changes written back to Salesforce.
+"""Write-back (hourly, `CRM_WRITEBACK_INTERVAL_MINUTES`): the marketing side's changes back to Salesforce.
 
-Every hour (`CRM_WRITEBACK_INTERVAL_MINUTES`), reads what changed in the marketing database
-since the last write-back (change tracking: `crm_outbox`), decides each field by its owner
-and conflict rule (`direction` / `conflict` in include/mappings/), and writes Salesforce
-through Bulk API 2.0: updates by Id, and new people from marketing forms as Leads, linked
-back to their marketing row. Per-record results: `crm_sync.writeback_results`; counts: the
-sync log `crm_sync.sync_runs` (kind `writeback`). Salesforce-owned values edited on the
-marketing side are read back from Salesforce and overwritten. See docs/writeback.md.
+Reads what changed in the marketing database since the last write-back (change tracking:
+`crm_outbox`), decides each field by its owner and conflict rule (`direction` / `conflict`
+in include/mappings/), and writes Salesforce through Bulk API 2.0: updates by Id, and new
+people from marketing forms as Leads, linked back to their marketing row. Per-record
+results: `crm_sync.writeback_results`; counts: the sync log `crm_sync.sync_runs` (kind
+`writeback`). Salesforce-owned values edited on the marketing side are read back from
+Salesforce and overwritten. See docs/writeback.md.
+
+prepare → write → refresh → finalize.
 """
 
-from crm_sync.writeback.dag import writeback_dag
+from __future__ import annotations
 
-crm_writeback = writeback_dag(doc_md=__doc__)
+from typing import Any
+
+from airflow.sdk import DAG, get_current_context, task
+
+from crm_sync.context import RunContext
+from crm_sync.dag_support import SALESFORCE_POOL, airflow_outcome, dag_arguments, published_assets
+from crm_sync.writeback import steps
+
+_ctx = RunContext.load()
+
+with DAG(**dag_arguments(
+        _ctx.settings, dag_id="crm_writeback", schedule=_ctx.writeback.interval, tags=["writeback"],
+        doc_md=__doc__,
+        description="Marketing changes → Salesforce (Bulk API 2.0), by field ownership and conflict rules")) as crm_writeback:
+
+    @task(pool=SALESFORCE_POOL)
+    def prepare() -> None:
+        """Migrations, value maps, change tracking on every target; skip while a full sync runs."""
+        with airflow_outcome():
+            steps.prepare(RunContext.load(), dag_run_id=get_current_context()["run_id"])
+
+    @task(pool=SALESFORCE_POOL)
+    def write() -> dict[str, int]:
+        """Write the pending marketing changes; returns the sync log run id per object."""
+        with airflow_outcome():
+            return steps.write(RunContext.load(), dag_run_id=get_current_context()["run_id"])
+
+    @task(pool=SALESFORCE_POOL)
+    def refresh(run_ids: dict[str, int]) -> dict[str, int]:
+        """Read created, linked and overwritten records back into the marketing database."""
+        with airflow_outcome():
+            steps.refresh(RunContext.load(), run_ids, dag_run_id=get_current_context()["run_id"])
+        return run_ids
+
+    @task(outlets=published_assets(_ctx.mappings))
+    def finalize(run_ids: dict[str, int]) -> list[dict[str, Any]]:
+        """Close the sync log rows, advance the to_crm watermark, log the summaries."""
+        return [run.as_xcom() for run in steps.finalize(RunContext.load(), run_ids)]
+
+    run_ids = write()
+    prepare() >> run_ids
+    finalize(refresh(run_ids))

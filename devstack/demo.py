@@ -38,11 +38,11 @@ def _run(dag: Any, **params: Any) -> None:
 
 
 def _run_full_sync(title: str) -> list[dict[str, Any]]:
-    import crm_manual
+    import crm_full_sync
 
     since = _now()
     print(f"\n== {title}", flush=True)
-    _run(crm_manual.crm_full_sync, objects=list(OBJECTS), mode="upsert", dry_run=False)
+    _run(crm_full_sync.crm_full_sync, objects=list(OBJECTS), mode="upsert", dry_run=False)
     return sync_runs_since(since)
 
 
@@ -62,7 +62,7 @@ def _run_writeback(title: str) -> list[dict[str, Any]]:
 
     from crm_sync.db import connect
     from crm_sync.settings import load_settings
-    from crm_sync.writeback.summary import failed_records, writeback_rows
+    from devstack.report import failed_records, writeback_rows
 
     since = _now()
     print(f"\n== {title}", flush=True)

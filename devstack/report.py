@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg.rows import dict_row
 
 from crm_sync.db import connect
@@ -54,3 +55,22 @@ def print_table(title: str, rows: list[dict[str, Any]], *, changes: dict[str, st
     print("  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
     for row in shaped:
         print("  " + "  ".join(str(row[h]).ljust(w) for h, w in zip(headers, widths, strict=True)))
+
+
+def writeback_rows(run: dict[str, Any]) -> dict[str, Any]:
+    """A write-back sync log row shaped for a report table."""
+    seconds = sum(float(v) for v in (run.get("durations") or {}).values())
+    return {"object": run["object"], "status": run["status"], "changes": run["extracted"],
+            "created": run["created"], "updated": run["updated"], "unchanged": run["unchanged"],
+            "skipped": run["skipped"], "failed": run.get("failed", 0), "retried": run.get("retried", 0),
+            "api_calls": run["api_calls"], "seconds": f"{seconds:.1f}"}
+
+
+def failed_records(conn: psycopg.Connection, run_ids: list[int], limit: int = 20) -> list[dict[str, Any]]:
+    """Records Salesforce rejected in these runs, with the reason (for the report)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT object, COALESCE(sf_id, '-') AS sf_id, marketing_table || ' ' || marketing_id AS marketing_row,"
+            " reason, left(error, 100) AS error FROM crm_sync.writeback_results"
+            " WHERE run_id = ANY(%s) AND outcome = 'failed' ORDER BY result_id LIMIT %s",
+            (run_ids, limit)).fetchall()

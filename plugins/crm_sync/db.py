@@ -1,31 +1,39 @@
-"""Database connections by Airflow connection id (credentials never pass through logs)."""
+"""Database connections by Airflow connection id, resolved by the Postgres provider's hook.
+
+`PostgresHook` turns the Airflow connection into a connection URI (credentials never pass
+through a log); the sync then talks to PostgreSQL through psycopg 3, because its COPY
+streams (staging, warehouse → marketing) need psycopg 3's copy API, which the hook's
+psycopg2 connections do not offer. Great Expectations gets a SQLAlchemy URL of the same
+connection. See docs/decisions.md.
+"""
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from typing import Any
 
 import psycopg
 
 
-def _connection(conn_id: str):
-    from airflow.sdk import BaseHook
-
-    return BaseHook.get_connection(conn_id)
-
-
 def conninfo(conn_id: str) -> str:
-    """A libpq conninfo URL for an Airflow Postgres connection id."""
-    conn = _connection(conn_id)
-    user = quote(conn.login or "postgres", safe="")
-    password = f":{quote(conn.password, safe='')}" if conn.password else ""
-    host = conn.host or "127.0.0.1"
-    port = conn.port or 5432
-    return f"postgresql://{user}{password}@{host}:{port}/{conn.schema or 'postgres'}"
+    """A libpq connection URI for an Airflow Postgres connection id."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    uri = PostgresHook(postgres_conn_id=conn_id).get_uri()
+    # The hook may name its SQLAlchemy dialect in the scheme; libpq wants plain postgresql://.
+    return "postgresql://" + uri.split("://", 1)[1]
 
 
 def sqlalchemy_url(conn_id: str) -> str:
     """A SQLAlchemy URL (psycopg2 driver) for the same connection, as GX needs it."""
     return conninfo(conn_id).replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+def scalar(conn: psycopg.Connection, query: Any, params: Any = None) -> Any:
+    """The first column of the first row a query returns (it must return one)."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise LookupError("the query returned no row")
+    return row[0]
 
 
 def connect(conn_id_or_dsn: str, *, autocommit: bool = False) -> psycopg.Connection:

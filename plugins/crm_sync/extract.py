@@ -1,7 +1,11 @@
-"""Extract steps: a changed window (differential), everything (full), or listed Ids (record).
+"""Step 2, extract: Salesforce's records into staging, by window, in full, or by Id.
 
-Each creates (or, for a retried full sync, resumes) a sync log row whose run id is the
-staging batch id, and streams Salesforce's records into staging.
+Each entry point creates (or, for a retried full sync, resumes) a sync log row whose run id
+is the staging batch id, and streams the records into `crm_staging.records`: small windows
+through REST `queryAll` pages, big ones and full syncs through Bulk API 2.0
+(`extract_bulk`). All Salesforce traffic goes through the run's gateway, so its API calls
+are counted even when the step fails, and a run that reaches its API budget stops as
+`budget_stopped` with its watermark (or its Bulk locators) kept.
 """
 
 from __future__ import annotations
@@ -12,93 +16,106 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from crm_sync import runs
-from crm_sync.bulk_extract import stage_bulk, staged_rows
-from crm_sync.db import connect
+from crm_sync.context import RunContext
+from crm_sync.extract_bulk import stage_bulk, staged_rows
 from crm_sync.mapping.model import ObjectMapping
 from crm_sync.normalize import from_rest
-from crm_sync.pipeline import config, step
-from crm_sync.salesforce import SalesforceClient
-from crm_sync.settings import Settings
-from crm_sync.sfids import validate_ids
-from crm_sync.soql import count_query, extract_fields, ids_condition, select_query, window_condition
+from crm_sync.runs import RunKind, RunStatus
+from crm_sync.salesforce import SalesforceGateway
+from crm_sync.salesforce.ids import validate_ids
+from crm_sync.salesforce.soql import (
+    by_ids_queries,
+    count_query,
+    extract_fields,
+    select_query,
+    window_condition,
+)
 from crm_sync.staging import stage_rows
 
 log = logging.getLogger(__name__)
 
-# Ids per `Id IN (…)` query: keeps the SOQL well under Salesforce's length limit.
-IDS_PER_QUERY = 200
 
-
-def extract_changes(object_name: str, *, dag_run_id: str | None = None, now: datetime | None = None) -> int:
+def extract_changes(ctx: RunContext, object_name: str, *, dag_run_id: str | None = None,
+                    now: datetime | None = None) -> int:
     """Stage the records changed in the object's window; returns the run id.
 
     The window is half-open: `[watermark - lookback, now - safety_lag)`; with no watermark
     yet, everything before the upper bound (the initial import).
     """
-    settings, _, mapping = config(object_name)
+    settings, mapping = ctx.settings, ctx.mapping(object_name)
     run_start = now or datetime.now(UTC)
-    with connect(settings.warehouse_conn_id) as wh:
+    with ctx.warehouse() as wh:
         watermark = runs.get_watermark(wh, mapping.object)
         window_end = run_start - timedelta(seconds=settings.safety_lag_seconds)
         window_start = None if watermark is None else watermark - timedelta(seconds=settings.lookback_seconds)
-        run_id = runs.start_run(wh, object_name=mapping.object, kind="differential", dag_run_id=dag_run_id,
+        run_id = runs.start_run(wh, object_name=mapping.object, kind=RunKind.DIFFERENTIAL, dag_run_id=dag_run_id,
                                 window_start=window_start, window_end=window_end, watermark_before=watermark)
         wh.commit()
         log.info("run %d: %s window [%s, %s)%s", run_id, mapping.object, window_start or "beginning",
                  window_end, "" if watermark else " (initial import: no watermark yet)")
-        with step(wh, run_id, "extract"):
-            stage_window(wh, run_id, mapping, settings, window_start, window_end)
+        sf = ctx.salesforce()
+        with runs.step(wh, run_id, "extract", gateway=sf):
+            stage_window(ctx, wh, sf, run_id, mapping, window_start, window_end)
     return run_id
 
 
-def extract_full(object_name: str, *, dag_run_id: str, mode: str = "upsert", dry_run: bool = False,
-                 now: datetime | None = None) -> int:
+def extract_full(ctx: RunContext, object_name: str, *, dag_run_id: str, mode: str = "upsert",
+                 dry_run: bool = False, now: datetime | None = None) -> int:
     """Stage every record of the object through Bulk API 2.0; returns the run id.
 
     A retry within the same DAG run resumes the same sync run and its Bulk pages.
     """
-    settings, _, mapping = config(object_name)
-    with connect(settings.warehouse_conn_id) as wh:
-        run_id = runs.find_run(wh, object_name=mapping.object, kind="full", dag_run_id=dag_run_id)
+    mapping = ctx.mapping(object_name)
+    with ctx.warehouse() as wh:
+        run_id = runs.find_run(wh, object_name=mapping.object, kind=RunKind.FULL, dag_run_id=dag_run_id)
         if run_id is None:
-            window_end = (now or datetime.now(UTC)) - timedelta(seconds=settings.safety_lag_seconds)
-            run_id = runs.start_run(wh, object_name=mapping.object, kind="full", dag_run_id=dag_run_id,
-                                    window_start=None, window_end=window_end,
-                                    watermark_before=runs.get_watermark(wh, mapping.object),
+            window_end = (now or datetime.now(UTC)) - timedelta(seconds=ctx.settings.safety_lag_seconds)
+            run_id = runs.start_run(wh, object_name=mapping.object, kind=RunKind.FULL, dag_run_id=dag_run_id,
+                                    window_end=window_end, watermark_before=runs.get_watermark(wh, mapping.object),
                                     dry_run=dry_run, report={"mode": mode})
             log.info("run %d: full %s of %s up to %s%s", run_id, mode, mapping.object, window_end,
                      " (dry run)" if dry_run else "")
         else:
-            runs.update_run(wh, run_id, status="running", error=None)
+            runs.update_run(wh, run_id, status=RunStatus.RUNNING, error=None)
             log.info("run %d: resuming the full sync of %s", run_id, mapping.object)
         wh.commit()
-        window_end = runs.get_run(wh, run_id)["window_end"]
-        with step(wh, run_id, "extract"):
-            stage_window(wh, run_id, mapping, settings, None, window_end, force_bulk=True)
+        resumed_end = runs.get_run(wh, run_id).window_end
+        assert resumed_end is not None
+        sf = ctx.salesforce()
+        with runs.step(wh, run_id, "extract", gateway=sf):
+            stage_window(ctx, wh, sf, run_id, mapping, None, resumed_end, force_bulk=True)
     return run_id
 
 
-def extract_records(object_name: str, record_ids: list[str], *, dag_run_id: str | None = None,
-                    kind: str = "record") -> int:
+def extract_records(ctx: RunContext, object_name: str, record_ids: list[str], *, dag_run_id: str | None = None,
+                    kind: RunKind = RunKind.RECORD, gateway: SalesforceGateway | None = None,
+                    report: dict | None = None) -> int:
     """Stage the listed records now (REST); returns the run id. Ids are validated first.
+
+    Args:
+        ctx: the run context.
+        object_name: the mapped object of the records.
+        record_ids: the Ids, 15 or 18 characters.
+        dag_run_id: the Airflow run that asked (for the sync log).
+        kind: `record` (record sync, write-back refresh) or `repair` (reconciliation).
+        gateway: the caller's gateway (the write-back's refresh shares its budget); a new
+            one by default.
+        report: extra entries for the run's report.
 
     Raises:
         InvalidSalesforceId: naming every invalid Id; nothing is queried then.
     """
     ids = validate_ids(record_ids)
-    settings, _, mapping = config(object_name)
-    with connect(settings.warehouse_conn_id) as wh:
-        run_id = runs.start_run(wh, object_name=mapping.object, kind=kind, dag_run_id=dag_run_id,
-                                window_start=None, window_end=None, watermark_before=None)
+    mapping = ctx.mapping(object_name)
+    sf = gateway or ctx.salesforce()
+    with ctx.warehouse() as wh:
+        run_id = runs.start_run(wh, object_name=mapping.object, kind=kind, dag_run_id=dag_run_id)
         wh.commit()
-        with step(wh, run_id, "extract"):
-            sf = SalesforceClient.from_connection(settings.salesforce_conn_id)
+        with runs.step(wh, run_id, "extract", gateway=sf):
             fields = extract_fields(mapping)
-            sf.check_fields(mapping.object, fields, f"{mapping.object.lower()}.yaml")
-            chunks = [ids[i:i + IDS_PER_QUERY] for i in range(0, len(ids), IDS_PER_QUERY)]
-            rows = (from_rest(record) for chunk in chunks
-                    for page in sf.iter_rest_pages(select_query(mapping, fields, ids_condition(chunk)))
-                    for record in page)
+            sf.check_fields(mapping.object, fields, mapping.file_name)
+            rows = (from_rest(record) for query in by_ids_queries(mapping, fields, ids)
+                    for page in sf.iter_rest_pages(query) for record in page)
             staged = stage_rows(wh, run_id, rows)
             found = {row[0] for row in wh.execute(
                 "SELECT DISTINCT sf_id FROM crm_staging.records WHERE run_id = %s", (run_id,))}
@@ -106,18 +123,19 @@ def extract_records(object_name: str, record_ids: list[str], *, dag_run_id: str 
             if missing:
                 log.warning("run %d: %d Id(s) not found in Salesforce %s: %s", run_id, len(missing),
                             mapping.object, ", ".join(missing[:50]))
-            runs.update_run(wh, run_id, extracted=staged, staged=staged, api_calls=sf.api_calls,
-                            extract_method="rest", status="extracted",
-                            report={"requested": len(ids), "not_found": missing})
+            runs.update_run(wh, run_id, extracted=staged, staged=staged, extract_method="rest",
+                            status=RunStatus.EXTRACTED,
+                            report={"requested": len(ids), "not_found": missing, **(report or {})})
     return run_id
 
 
-def stage_window(wh: psycopg.Connection, run_id: int, mapping: ObjectMapping, settings: Settings,
-                 window_start: datetime | None, window_end: datetime, *, force_bulk: bool = False) -> None:
+def stage_window(ctx: RunContext, wh: psycopg.Connection, sf: SalesforceGateway, run_id: int,
+                 mapping: ObjectMapping, window_start: datetime | None, window_end: datetime, *,
+                 force_bulk: bool = False) -> None:
     """Describe, count, and stream the window's records into staging (REST or Bulk 2.0)."""
-    sf = SalesforceClient.from_connection(settings.salesforce_conn_id)
+    settings = ctx.settings
     fields = extract_fields(mapping)
-    infos = sf.check_fields(mapping.object, fields, f"{mapping.object.lower()}.yaml")
+    infos = sf.check_fields(mapping.object, fields, mapping.file_name)
     condition = window_condition(mapping, window_start, window_end)
     total = sf.count(count_query(mapping, condition))
     method = "bulk" if force_bulk or total > settings.bulk_threshold else "rest"
@@ -134,6 +152,5 @@ def stage_window(wh: psycopg.Connection, run_id: int, mapping: ObjectMapping, se
         query = select_query(mapping, fields, condition)
         staged = stage_rows(wh, run_id, (from_rest(r) for page in sf.iter_rest_pages(query) for r in page),
                             expected=total)
-    previous_calls = runs.get_run(wh, run_id)["api_calls"]
-    runs.update_run(wh, run_id, extracted=staged, staged=staged, api_calls=previous_calls + sf.api_calls,
-                    extract_method=method, status="extracted", report=report)
+    runs.update_run(wh, run_id, extracted=staged, staged=staged, extract_method=method,
+                    status=RunStatus.EXTRACTED, report=report)

@@ -1,4 +1,4 @@
-"""Load a validated run into the marketing database.
+"""Step 4, load: publish a validated run into the marketing database.
 
 The transform runs in the warehouse (`transform.publish_query`); its rows are streamed by
 COPY into a temporary `incoming` table in the marketing database, where the SQL files of
@@ -16,9 +16,13 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from crm_sync import runs
+from crm_sync.archive import archive_absent
+from crm_sync.context import RunContext
 from crm_sync.mapping.model import Conflict, Direction, FieldMap, ObjectMapping
-from crm_sync.sqlfiles import template
-from crm_sync.transform import SQL_TYPES, publish_columns, publish_query
+from crm_sync.runs import RunKind, RunStatus
+from crm_sync.sqlfiles import person_parts, read_sql, target_parts, template
+from crm_sync.transform import column_type, publish_columns, publish_query
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +71,7 @@ def _marketing_change_stands(field_map: FieldMap, row: str) -> sql.Composable:
     """
     name = sql.Literal(field_map.target)
     col = sql.Identifier(field_map.target)
-    kind = sql.SQL("text" if field_map.values else SQL_TYPES[field_map.type])
+    kind = sql.SQL(column_type(field_map))
     table = sql.SQL("(SELECT c.relname::text FROM pg_class c WHERE c.oid = {}.tableoid)").format(sql.Identifier(row))
     row_id = sql.SQL("{}.id").format(sql.Identifier(row))
     untouched = sql.SQL(
@@ -95,24 +99,18 @@ def _fragments(mapping: ObjectMapping, row: str, owns: sql.Composable) -> dict[s
         "lhs": sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(row), sql.Identifier(f.target))
                                   for f in updatable),
         "rhs": sql.SQL(", ").join(_resolved(f, row, owns) for f in updatable),
-        "object": sql.Literal(mapping.object),
-        "target": sql.Identifier(mapping.target),
+        **target_parts(mapping),
     }
 
 
 def load_statements(mapping: ObjectMapping) -> list[sql.Composed]:
     """The ordered statements that load `incoming` into the mapping's target table."""
     if mapping.is_people:
-        is_lead = mapping.object.lower() == "lead"
-        idcol, othercol = ("lead_sf_id", "contact_sf_id") if is_lead else ("contact_sf_id", "lead_sf_id")
-        owns = sql.SQL("(p.contact_sf_id IS NULL OR p.archived_at IS NOT NULL)") if is_lead else sql.SQL("true")
-        parts = _fragments(mapping, "p", owns) | {
-            "idcol": sql.Identifier(idcol),
-            "othercol": sql.Identifier(othercol),
-            "other_object": sql.Literal("Contact" if is_lead else "Lead"),
-            "owns": owns,
-        }
-        files = (["people_convert.sql"] if is_lead else []) + ["people_duplicates.sql"]
+        # A Lead owns its person's Salesforce-owned values only while no live Contact does.
+        owns = sql.SQL("(p.contact_sf_id IS NULL OR p.archived_at IS NOT NULL)") if mapping.is_lead \
+            else sql.SQL("true")
+        parts = _fragments(mapping, "p", owns) | person_parts(mapping) | {"owns": owns}
+        files = (["people_convert.sql"] if mapping.is_lead else []) + ["people_duplicates.sql"]
         if mapping.mode == "update_only":
             files.append("update_only_people.sql")
         files += ["people_email_change.sql", "people_upsert.sql", "people_delete.sql"]
@@ -126,42 +124,6 @@ def load_statements(mapping: ObjectMapping) -> list[sql.Composed]:
             files.append("update_only_records.sql")
         files += ["records_upsert.sql", "records_delete.sql"]
     return [template(f"load/{name}", **parts) for name in files]
-
-
-def ensure_target_table(conn: psycopg.Connection, mapping: ObjectMapping) -> list[str]:
-    """Create a custom object's target table, and add newly mapped columns to any target.
-
-    Built-in tables come from migrations; this makes a mapping file for a new object (or a
-    new field) work without a code change. Returns the columns it added.
-    """
-    target = sql.Identifier(mapping.target)
-    # Leads and Contacts share `people`: their prepare steps may run at the same moment.
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"crm_sync.target.{mapping.target}",))
-    conn.execute(sql.SQL(
-        "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, sf_id text UNIQUE,"
-        " archived_at timestamptz, archive_reason text,"
-        " created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now())"
-    ).format(target))
-    existing = {row[0] for row in conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema()"
-        " AND table_name = %s", (mapping.target,))}
-    added = []
-    for f in mapping.loaded_fields:
-        if f.target not in existing:
-            kind = "text" if f.values else SQL_TYPES[f.type]
-            conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
-                target, sql.Identifier(f.target), sql.SQL(kind)))
-            added.append(f.target)
-    if mapping.match_key != "sf_id" and mapping.match_key in added and not mapping.is_people:
-        conn.execute(sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
-            sql.Identifier(f"{mapping.target}_{mapping.match_key}_key"), target, sql.Identifier(mapping.match_key)))
-    if added:
-        log.info("added column(s) %s to marketing table %s", ", ".join(added), mapping.target)
-    # Marketing-side edits of a new target are tracked for the write-back from the start.
-    from crm_sync.writeback.tracking import install_tracking
-
-    install_tracking(conn, [mapping.target])
-    return added
 
 
 # Local buffers of the load's session: `incoming` and its indexes stay in memory instead of
@@ -235,3 +197,37 @@ def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mappi
             raise psycopg.Rollback()
     warehouse.commit()  # end the read transaction of the COPY
     return result
+
+
+def load(ctx: RunContext, run_id: int) -> dict[str, int]:
+    """Publish the run's valid rows into the marketing database; returns the outcome counts.
+
+    A dry run computes the same counts and rolls the marketing transaction back. A full
+    sync in mirror mode also archives marketing rows whose record Salesforce no longer has.
+    """
+    with ctx.warehouse() as wh:
+        run = runs.get_run(wh, run_id)
+        mapping = ctx.mapping(run.object)
+        with runs.step(wh, run_id, "load"), ctx.marketing() as mk:
+            result = load_run(wh, mk, mapping, run_id, dry_run=run.dry_run)
+            wh.execute(read_sql("load/record_skipped.sql"), {
+                "run_id": run_id, "row_ids": [r[0] for r in result.skipped],
+                "sf_ids": [r[1] for r in result.skipped], "reasons": [r[2] for r in result.skipped]})
+            reasons: dict[str, int] = dict(wh.execute(
+                "SELECT reason, count(*) FROM crm_sync.skipped WHERE run_id = %s GROUP BY reason ORDER BY reason",
+                (run_id,)).fetchall())
+            report: dict[str, int] = {}
+            if run.kind is RunKind.FULL and not run.dry_run:
+                # A full sync can change most of the table at once; the differentials that
+                # follow must not be planned on statistics of the table as it was before.
+                mk.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(mapping.target)))
+                mk.commit()
+            if run.kind is RunKind.FULL and run.report.get("mode") == "mirror":
+                report["mirror_archived"] = archive_absent(wh, mk, mapping, run_id, dry_run=run.dry_run)
+                log.info("run %d: mirror archived %d marketing row(s) whose %s is gone from Salesforce",
+                         run_id, report["mirror_archived"], mapping.object)
+            runs.update_run(wh, run_id, created=result.counts["created"], updated=result.counts["updated"],
+                            archived=result.counts["archived"], unchanged=result.counts["unchanged"],
+                            skipped=sum(reasons.values()), skipped_reasons=reasons, status=RunStatus.LOADED,
+                            report=report)
+        return dict(result.counts)

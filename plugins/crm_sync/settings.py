@@ -1,8 +1,9 @@
-"""Settings of the sync, read from the environment (documented in docs/configuration.md)."""
+"""Settings of the sync, read from the environment (documented in the README's Settings table)."""
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -37,6 +38,19 @@ def _float(name: str, default: float, low: float, high: float) -> float:
     return value
 
 
+_PRESETS = ("@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly")
+
+
+def _schedule(name: str, default: str) -> str:
+    """A cron expression (five fields) or one of Airflow's presets."""
+    raw = (os.environ.get(name) or "").strip() or default
+    fields = raw.split()
+    if raw in _PRESETS or (len(fields) == 5 and all(re.fullmatch(r"[\d*/,\-A-Za-z?]+", f) for f in fields)):
+        return raw
+    raise SettingsError(f"{name}={raw!r}: expected a cron expression of five fields or one of "
+                        f"{', '.join(_PRESETS)}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """All tunables of the differential sync."""
@@ -51,6 +65,10 @@ class Settings:
     quarantine_min_rows: int
     staging_retention_days: int
     task_retries: int
+    api_max_attempts: int
+    api_retry_seconds: float
+    api_budget_share: float
+    reconcile_schedule: str
     salesforce_conn_id: str
     warehouse_conn_id: str
     marketing_conn_id: str
@@ -78,6 +96,10 @@ def load_settings() -> Settings:
         quarantine_min_rows=_int("CRM_SYNC_QUARANTINE_MIN_ROWS", 50, 0, 100_000_000),
         staging_retention_days=_int("CRM_SYNC_STAGING_RETENTION_DAYS", 7, 1, 3650),
         task_retries=_int("CRM_SYNC_TASK_RETRIES", 3, 0, 20),
+        api_max_attempts=_int("CRM_SYNC_API_MAX_ATTEMPTS", 5, 1, 20),
+        api_retry_seconds=_float("CRM_SYNC_API_RETRY_SECONDS", 2.0, 0.0, 300.0),
+        api_budget_share=_float("CRM_SYNC_API_BUDGET_SHARE", 0.5, 0.01, 1.0),
+        reconcile_schedule=_schedule("CRM_RECONCILE_SCHEDULE", "@daily"),
         salesforce_conn_id=os.environ.get("CRM_SYNC_SALESFORCE_CONN_ID", "salesforce_default"),
         warehouse_conn_id=os.environ.get("CRM_SYNC_WAREHOUSE_CONN_ID", "crm_warehouse"),
         marketing_conn_id=os.environ.get("CRM_SYNC_MARKETING_CONN_ID", "marketing_db"),
@@ -91,8 +113,6 @@ class WritebackSettings:
     interval_minutes: int
     api_budget_share: float
     batch_size: int
-    max_attempts: int
-    retry_seconds: float
 
     @property
     def interval(self) -> timedelta:
@@ -110,6 +130,4 @@ def load_writeback_settings() -> WritebackSettings:
         interval_minutes=_int("CRM_WRITEBACK_INTERVAL_MINUTES", 60, 5, 24 * 60),
         api_budget_share=_float("CRM_WRITEBACK_API_BUDGET_SHARE", 0.5, 0.01, 1.0),
         batch_size=_int("CRM_WRITEBACK_BATCH_SIZE", 10_000, 1, 150_000),
-        max_attempts=_int("CRM_WRITEBACK_MAX_ATTEMPTS", 5, 1, 20),
-        retry_seconds=_float("CRM_WRITEBACK_RETRY_SECONDS", 2.0, 0.0, 300.0),
     )

@@ -1,4 +1,9 @@
-"""SQL kept in `include/sql/`: loading files and composing identifiers safely."""
+"""SQL kept in `include/sql/`: reading files, and the one way to compose identifiers.
+
+The rule: every statement longer than one line lives in a `.sql` file under
+`include/sql/<stage>/`; values always travel as bind parameters; identifiers and generated
+fragments are composed with psycopg.sql, through `ident` and `template`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from functools import cache
 
 from psycopg import sql
 
+from crm_sync.mapping.model import ObjectMapping
 from crm_sync.paths import SQL_DIR
 
 
@@ -27,3 +33,15 @@ def template(relative: str, **parts: sql.Composable) -> sql.Composed:
 def ident(*names: str) -> sql.Identifier:
     """A quoted, possibly schema-qualified identifier."""
     return sql.Identifier(*names)
+
+
+def person_parts(mapping: ObjectMapping) -> dict[str, sql.Composable]:
+    """The placeholders of the people statements: `{idcol}`, `{othercol}`, `{other_object}`, `{object}`."""
+    link = mapping.person_link
+    return {"idcol": ident(link.column), "othercol": ident(link.other_column),
+            "other_object": sql.Literal(link.other_object), "object": sql.Literal(mapping.object)}
+
+
+def target_parts(mapping: ObjectMapping) -> dict[str, sql.Composable]:
+    """The placeholders of the plain-target statements: `{target}` and `{object}`."""
+    return {"target": ident(mapping.target), "object": sql.Literal(mapping.object)}

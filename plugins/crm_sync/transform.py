@@ -41,6 +41,11 @@ def text_expression(field: FieldMap, row: str = "r") -> sql.Composable:
     return sql.SQL("NULLIF({}, '')").format(raw)
 
 
+def column_type(field: FieldMap) -> str:
+    """The SQL type of a field's marketing column (value-mapped fields are text)."""
+    return "text" if field.values else SQL_TYPES[field.type]
+
+
 def value_map_alias(field: FieldMap) -> sql.Identifier:
     """The join alias of a field's value map."""
     return sql.Identifier(f"vm_{field.target}")
@@ -72,7 +77,7 @@ def validation_query(mapping: ObjectMapping, run_id: int) -> str:
 
     Returned as a plain string with the run id inlined, because GX takes a query text.
     """
-    columns = [sql.SQL("r.row_id"), sql.SQL("r.sf_id"), sql.SQL("r.system_modstamp")]
+    columns: list[sql.Composable] = [sql.SQL("r.row_id"), sql.SQL("r.sf_id"), sql.SQL("r.system_modstamp")]
     columns += [sql.SQL("{} AS {}").format(text_expression(f), sql.Identifier(f.target)) for f in mapping.fields]
     query = sql.SQL(
         "SELECT {columns} FROM crm_staging.records r WHERE r.run_id = {run_id} AND NOT r.is_deleted"
@@ -92,15 +97,16 @@ def publish_columns(mapping: ObjectMapping) -> list[tuple[str, str]]:
     """(column, SQL type) of the rows handed to the marketing loader, in order."""
     columns = [("row_id", "bigint"), ("sf_id", "text"), ("is_deleted", "boolean"),
                ("system_modstamp", "timestamptz")]
-    columns += [(f.target, "text" if f.values else SQL_TYPES[f.type]) for f in mapping.loaded_fields]
-    if mapping.object.lower() == "lead":
+    columns += [(f.target, column_type(f)) for f in mapping.loaded_fields]
+    if mapping.is_lead:
         columns += [(name, kind) for _, name, kind in LEAD_EXTRA_COLUMNS]
     return columns
 
 
 def publish_query(mapping: ObjectMapping) -> sql.Composed:
     """The transform: typed, value-mapped rows of a run, bound by `%(run_id)s`."""
-    selected = [sql.SQL("r.row_id"), sql.SQL("r.sf_id"), sql.SQL("r.is_deleted"), sql.SQL("r.system_modstamp")]
+    selected: list[sql.Composable] = [sql.SQL("r.row_id"), sql.SQL("r.sf_id"), sql.SQL("r.is_deleted"),
+                                      sql.SQL("r.system_modstamp")]
     joins: list[sql.Composable] = []
     for field in mapping.loaded_fields:
         selected.append(sql.SQL("CASE WHEN r.is_deleted THEN NULL ELSE {} END AS {}").format(
@@ -111,7 +117,7 @@ def publish_query(mapping: ObjectMapping) -> sql.Composed:
                 "LEFT JOIN crm_mapping.value_maps {alias} ON {alias}.map_name = {name}"
                 " AND {alias}.crm_value = {value}"
             ).format(alias=alias, name=sql.Literal(field.values), value=text_expression(field)))
-    if mapping.object.lower() == "lead":
+    if mapping.is_lead:
         for source, name, kind in LEAD_EXTRA_COLUMNS:
             selected.append(sql.SQL("(r.payload ->> {})::{} AS {}").format(
                 sql.Literal(source), sql.SQL(kind), sql.Identifier(name)))

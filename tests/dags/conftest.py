@@ -32,10 +32,13 @@ class SyncStack:
     def run_dag(self, dag_id: str, **params: Any):
         """`dag.test()` of one of the project's DAGs (with Params if given); returns the DagRun."""
         import crm_differential
-        import crm_manual
+        import crm_full_sync
         import crm_reconcile
+        import crm_record_sync
+        import crm_writeback
 
-        for module in (importlib.reload(m) for m in (crm_differential, crm_manual, crm_reconcile)):
+        for module in (crm_differential, crm_full_sync, crm_record_sync, crm_reconcile, crm_writeback):
+            module = importlib.reload(module)
             if hasattr(module, dag_id):
                 return getattr(module, dag_id).test(run_conf=params or None)
         raise KeyError(dag_id)

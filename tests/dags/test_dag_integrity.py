@@ -14,7 +14,11 @@ from crm_sync.paths import INCLUDE_DIR, PROJECT_ROOT
 
 DAGS = PROJECT_ROOT / "dags"
 DIFFERENTIALS = {f"crm_differential_{o}" for o in ("account", "campaign", "contact", "lead", "opportunity")}
-EXPECTED = DIFFERENTIALS | {"crm_full_sync", "crm_record_sync"}
+EXPECTED = DIFFERENTIALS | {"crm_full_sync", "crm_record_sync", "crm_reconcile", "crm_writeback"}
+# Tasks that call Salesforce, by DAG (the differentials: prepare and extract).
+SALESFORCE_TASKS = {"crm_full_sync": {"sync_object", "reference_data"}, "crm_record_sync": {"sync_records"},
+                    "crm_reconcile": {"reconcile"}, "crm_writeback": {"prepare", "write", "refresh"},
+                    **{dag_id: {"prepare", "extract"} for dag_id in DIFFERENTIALS}}
 
 
 def _dagbag():
@@ -39,6 +43,31 @@ def test_dags_parse_without_connections_or_network(no_connections_or_network) ->
     bag = _dagbag()
     assert bag.import_errors == {}
     assert EXPECTED <= set(bag.dag_ids)
+
+
+def test_every_dag_in_the_dagbag_follows_the_policy() -> None:
+    bag = _dagbag()
+    assert set(bag.dag_ids) == EXPECTED
+    for dag_id, dag in bag.dags.items():
+        assert "crm_sync" in dag.tags and dag.doc_md and not dag.catchup, dag_id
+        if dag.schedule is not None:
+            assert dag.max_active_runs == 1, dag_id
+        for task in dag.tasks:
+            assert task.owner == "crm_sync" and task.retries >= 1, (dag_id, task.task_id)
+            assert task.doc_md or task.doc or (task.python_callable.__doc__ if hasattr(task, "python_callable")
+                                                else None), (dag_id, task.task_id)
+        calling = {t.task_id for t in dag.tasks if t.pool == "salesforce_api"}
+        assert SALESFORCE_TASKS[dag_id] <= calling, (dag_id, calling)
+
+
+def test_dag_files_are_tables_of_contents() -> None:
+    """Each DAG file defines its tasks itself and renders its module docstring as doc_md."""
+    bag = _dagbag()
+    for dag_id, dag in bag.dags.items():
+        source = Path(dag.fileloc).read_text()
+        assert source.startswith('"""'), dag_id
+        for task in dag.tasks:
+            assert f"def {task.task_id}(" in source, (dag_id, task.task_id)
 
 
 def test_manual_dags_are_manual_with_params_forms() -> None:

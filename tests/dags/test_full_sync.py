@@ -5,8 +5,11 @@ from __future__ import annotations
 import psycopg
 from airflow.utils.state import DagRunState
 
-from crm_sync import full_sync, pipeline
+from crm_sync import locks
+from crm_sync.context import RunContext
 from crm_sync.extract import extract_full
+from crm_sync.prepare import prepare_object
+from crm_sync.publish import publish
 
 
 def test_mirror_archives_records_deleted_and_purged_in_salesforce(sync_stack, assert_balanced) -> None:
@@ -58,19 +61,20 @@ def test_differentials_skip_during_a_full_sync_and_catch_up_after(sync_stack) ->
     target = sync_stack.marketing(
         "SELECT contact_sf_id FROM people WHERE contact_sf_id IS NOT NULL AND archived_at IS NULL LIMIT 1")[0]
     holder = "manual__full_sync_under_test"
-    full_sync.acquire_lock(holder)
-    pipeline.prepare("Contact", respect_lock=False)
-    run_id = extract_full("Contact", dag_run_id=holder)
+    ctx = RunContext.load()
+    with ctx.warehouse() as wh:
+        locks.acquire(wh, holder)
+    prepare_object(ctx, "Contact", respect_lock=False)
+    run_id = extract_full(ctx, "Contact", dag_run_id=holder)
     sync_stack.admin.update("Contact", target["contact_sf_id"], {"Title": "Changed during the full sync"})
 
     during = sync_stack.run_dag("crm_differential_contact")
     assert set(sync_stack.task_states(during).values()) == {"skipped"}
     assert "is running" in sync_stack.last_run("Contact")["error"]
 
-    pipeline.validate(run_id)
-    pipeline.load(run_id)
-    pipeline.finalize(run_id)
-    full_sync.release_lock(holder)
+    publish(ctx, run_id)
+    with ctx.warehouse() as wh:
+        locks.release(wh, holder)
     assert sync_stack.run_dag("crm_differential_contact").state == DagRunState.SUCCESS
     title = sync_stack.marketing("SELECT title FROM people WHERE contact_sf_id = %s", target["contact_sf_id"])
     assert title == [{"title": "Changed during the full sync"}]
@@ -96,7 +100,8 @@ def test_a_retried_extract_resumes_from_the_staged_pages(sync_stack, monkeypatch
     monkeypatch.setenv("CRM_SYNC_BULK_PAGE_SIZE", "100")
     total = sync_stack.admin.count("Contact", include_deleted=True)
     pages = -(-total // 100)
-    pipeline.prepare("Contact", respect_lock=False)
+    ctx = RunContext.load()
+    prepare_object(ctx, "Contact", respect_lock=False)
     sync_stack.admin.reset_stats()
     sync_stack.admin.set_faults(drop_rate=0.15, seed=11)
     attempts = 0
@@ -104,7 +109,7 @@ def test_a_retried_extract_resumes_from_the_staged_pages(sync_stack, monkeypatch
         while True:
             attempts += 1
             try:
-                run_id = extract_full("Contact", dag_run_id="manual__resume_test")
+                run_id = extract_full(ctx, "Contact", dag_run_id="manual__resume_test")
                 break
             except Exception:  # noqa: BLE001 - a dropped page; the next attempt resumes
                 assert attempts < 30, "extract never finished"
@@ -149,14 +154,15 @@ def _contact_ids(sync_stack, n: int) -> list[dict]:
 def test_lock_is_not_taken_twice(sync_stack) -> None:
     with psycopg.connect(sync_stack.databases.warehouse) as conn:
         conn.execute("SELECT 1")
-    full_sync.acquire_lock("manual__first")
-    try:
+    with RunContext.load().warehouse() as wh:
+        locks.acquire(wh, "manual__first")
         try:
-            full_sync.acquire_lock("manual__second")
-        except full_sync.LockHeld as held:
-            assert "manual__first" in str(held)
-        else:
-            raise AssertionError("a second full sync took the lock")
-        full_sync.acquire_lock("manual__first")  # the holder may take it again (task retry)
-    finally:
-        assert full_sync.release_lock("manual__first")
+            try:
+                locks.acquire(wh, "manual__second")
+            except locks.LockHeld as held:
+                assert "manual__first" in str(held)
+            else:
+                raise AssertionError("a second full sync took the lock")
+            locks.acquire(wh, "manual__first")  # the holder may take it again (task retry)
+        finally:
+            assert locks.release(wh, "manual__first")

@@ -76,7 +76,7 @@ def assert_counted(run: dict[str, Any]) -> None:
 @pytest.fixture
 def synced(sync_stack, monkeypatch) -> Iterator[Any]:
     """The stack with Contacts and Leads imported; faults and API usage restored afterwards."""
-    monkeypatch.setenv("CRM_WRITEBACK_RETRY_SECONDS", "0.01")
+    monkeypatch.setenv("CRM_SYNC_API_RETRY_SECONDS", "0.01")
     run_differentials(sync_stack)
     usage = sync_stack.admin.stats()["api_usage"]
     yield sync_stack
@@ -378,7 +378,7 @@ def test_the_writeback_dag_parses_without_connections_and_follows_the_policy(mon
     assert bag.import_errors == {}
     dag = bag.dags["crm_writeback"]
     assert dag.schedule == timedelta(hours=1) and dag.max_active_runs == 1 and not dag.catchup
-    assert "crm_sync" in dag.tags and "Airflow DAG `crm_writeback`" in dag.doc_md
+    assert "crm_sync" in dag.tags and dag.doc_md.startswith("Write-back (hourly")
     tasks = {t.task_id: t for t in dag.tasks}
     assert set(tasks) == {"prepare", "write", "refresh", "finalize"}
     assert tasks["write"].upstream_task_ids == {"prepare"} and tasks["finalize"].upstream_task_ids == {"refresh"}

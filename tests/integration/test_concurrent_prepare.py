@@ -6,7 +6,8 @@ import json
 import threading
 from urllib.parse import urlparse
 
-from crm_sync import pipeline
+from crm_sync.context import RunContext
+from crm_sync.prepare import prepare_object
 
 
 def _conn(dsn: str) -> str:
@@ -23,7 +24,7 @@ def test_parallel_prepares_do_not_collide(fresh_databases, monkeypatch) -> None:
     def prepare(object_name: str) -> None:
         try:
             for _ in range(5):
-                pipeline.prepare(object_name)
+                prepare_object(RunContext.load(), object_name)
         except BaseException as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 

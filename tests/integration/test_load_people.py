@@ -13,7 +13,7 @@ from crm_sync.load import LoadResult, load_run
 from crm_sync.mapping import load_mappings
 from crm_sync.normalize import from_rest
 from crm_sync.paths import INCLUDE_DIR
-from crm_sync.pipeline import load_mapping_tables
+from crm_sync.prepare import load_value_maps
 from crm_sync.runs import start_run
 from crm_sync.staging import stage_rows
 
@@ -42,12 +42,12 @@ class Loader:
     def __init__(self, dsns) -> None:
         self.wh = psycopg.connect(dsns.warehouse)
         self.mk = psycopg.connect(dsns.marketing)
-        load_mapping_tables(self.wh, MAPPINGS)
+        load_value_maps(self.wh, MAPPINGS)
         self.wh.commit()
 
     def run(self, object_name: str, records: list[dict[str, Any]], **overrides: Any) -> LoadResult:
         mapping = MAPPINGS.get(object_name).model_copy(update=overrides)
-        run_id = start_run(self.wh, object_name=object_name, kind="test", dag_run_id=None,
+        run_id = start_run(self.wh, object_name=object_name, kind="record", dag_run_id=None,
                            window_start=None, window_end=None, watermark_before=None)
         stage_rows(self.wh, run_id, (from_rest(r) for r in records))
         self.wh.commit()

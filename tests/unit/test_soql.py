@@ -8,7 +8,13 @@ import pytest
 
 from crm_sync.mapping import load_mappings
 from crm_sync.paths import INCLUDE_DIR
-from crm_sync.soql import count_query, extract_fields, select_query, soql_datetime, window_condition
+from crm_sync.salesforce.soql import (
+    count_query,
+    extract_fields,
+    select_query,
+    soql_datetime,
+    window_condition,
+)
 
 MAPPINGS = load_mappings(INCLUDE_DIR / "mappings")
 

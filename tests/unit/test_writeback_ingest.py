@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
-from crm_sync.writeback.connection import ApiBudget, backoff_seconds
+from crm_sync.salesforce.budget import ApiBudget
+from crm_sync.salesforce.gateway import backoff_seconds
 from crm_sync.writeback.ingest import rows_to_csv, split_error
 
 

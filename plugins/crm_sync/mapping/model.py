@@ -9,6 +9,7 @@ named, so a typo never silently changes what is synced.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -164,6 +165,31 @@ def check_soql_filter(condition: str) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class PersonLink:
+    """How a Lead or a Contact links to its person in `people` (one person per email).
+
+    A person carries up to two links, `lead_sf_id` and `contact_sf_id`; the Contact owns the
+    person's Salesforce-owned values once it exists (a converted Lead hands its person over).
+    """
+
+    object: str  # "Lead" or "Contact"
+    column: str  # this object's link column
+    other_column: str  # the other object's link column
+    other_object: str
+
+    @property
+    def is_lead(self) -> bool:
+        """True for the Lead side (the side a conversion hands over from)."""
+        return self.object == "Lead"
+
+
+PERSON_LINKS = {
+    "lead": PersonLink("Lead", "lead_sf_id", "contact_sf_id", "Contact"),
+    "contact": PersonLink("Contact", "contact_sf_id", "lead_sf_id", "Lead"),
+}
+
+
 class ObjectMapping(BaseModel):
     """The whole mapping of one Salesforce object."""
 
@@ -228,9 +254,31 @@ class ObjectMapping(BaseModel):
         return f"crm_differential_{self.object.lower()}"
 
     @property
+    def file_name(self) -> str:
+        """The mapping file's name, for messages that say what to fix."""
+        return f"{self.object.lower()}.yaml"
+
+    @property
     def is_people(self) -> bool:
         """True for Leads and Contacts, which merge into one person per email."""
         return self.target == PEOPLE_TARGET
+
+    @property
+    def person_link(self) -> PersonLink:
+        """The link of a people mapping (Leads and Contacts only).
+
+        Raises:
+            ValueError: for a mapping that does not target `people`.
+        """
+        link = PERSON_LINKS.get(self.object.lower())
+        if not self.is_people or link is None:
+            raise ValueError(f"{self.object} does not link people (target {self.target!r})")
+        return link
+
+    @property
+    def is_lead(self) -> bool:
+        """True for the Lead mapping (conversion fields are extracted and followed)."""
+        return self.object.lower() == "lead"
 
     @property
     def match_field(self) -> FieldMap:

@@ -171,9 +171,11 @@ def _count_rows(dsn: str, query: str) -> int | None:
     import psycopg
     from psycopg import sql
 
+    from crm_sync.db import scalar
+
     try:
         with psycopg.connect(dsn, autocommit=True, application_name="crm_sync") as conn:
-            return conn.execute(sql.SQL("SELECT count(*) FROM ({}) AS staged_batch").format(sql.SQL(query))).fetchone()[0]
+            return int(scalar(conn, sql.SQL("SELECT count(*) FROM ({}) AS staged_batch").format(sql.SQL(query))))
     except psycopg.Error as exc:
         log.debug("batch query cannot be counted: %s", str(exc).splitlines()[0])
         return None
@@ -192,6 +194,8 @@ def _needs_rows(result: ExpectationValidationResult) -> bool:
     if not result.success or _raised_error(result.exception_info) is not None:
         return True
     config = result.expectation_config
+    if config is None:
+        return True
     mostly = (config.kwargs or {}).get("mostly")
     return rule_of(config).level == "row" and mostly is not None and float(mostly) < 1
 

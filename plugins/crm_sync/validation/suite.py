@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from crm_sync.mapping.loader import ValueMap
 from crm_sync.mapping.model import Check, ColumnType, Expectation, ObjectMapping
+from crm_sync.salesforce.ids import ID18_PATTERN
 from crm_sync.validation import reasons
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ META_KEY = "crm_sync"
 # they made the email pattern ten times slower.
 
 #: A Salesforce record Id as the APIs return it (the 18-character, case-safe form).
-SF_ID_PATTERN = r"^[a-zA-Z0-9]{18}$"
+SF_ID_PATTERN = ID18_PATTERN
 
 # Label and address lengths are left to `max_length`.
 _EMAIL_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"

@@ -19,12 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm_sync.writeback.connection import (
+from crm_sync.salesforce import (
     ApiBudget,
     ApiLimitReached,
-    SalesforceConnection,
+    BudgetExhausted,
+    SalesforceGateway,
     TransientFailure,
-    backoff_seconds,
 )
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,10 @@ def split_error(text: str) -> tuple[str, str]:
 
 
 def rows_to_csv(rows: list[dict[str, str]]) -> str:
-    """A CSV upload: one column per field any row writes; a row's other cells stay empty
-    (Bulk API 2.0 leaves a field unchanged for an empty cell)."""
+    """A CSV upload: one column per field any row writes.
+
+    A row's other cells stay empty: Bulk API 2.0 leaves a field unchanged for an empty cell.
+    """
     columns: list[str] = []
     for row in rows:
         columns.extend(name for name in row if name not in columns)
@@ -74,7 +76,7 @@ def rows_to_csv(rows: list[dict[str, str]]) -> str:
 class BulkIngest:
     """Runs ingest jobs for one write-back run."""
 
-    def __init__(self, connection: SalesforceConnection, budget: ApiBudget, *,
+    def __init__(self, connection: SalesforceGateway, budget: ApiBudget, *,
                  poll_seconds: float = 0.2, sleep: Callable[[float], None] = time.sleep) -> None:
         self.connection = connection
         self.budget = budget
@@ -84,11 +86,11 @@ class BulkIngest:
     def write(self, object_name: str, operation: str, rows: dict[str, dict[str, str]], *,
               key_column: str, external_id: str | None = None) -> dict[str, RowResult]:
         """Write `rows` (keyed by the value of `key_column` in each) and return every row's result."""
-        settings = self.connection.settings
+        policy = self.connection.retry
         results: dict[str, RowResult] = {key: RowResult("deferred") for key in rows}
         pending = dict(rows)
         last_problem = ""
-        for attempt in range(1, settings.max_attempts + 1):
+        for attempt in range(1, policy.max_attempts + 1):
             if not pending:
                 break
             spent = self.connection.api_calls
@@ -100,14 +102,18 @@ class BulkIngest:
             try:
                 job_id, outcome = self._one_job(object_name, operation, list(pending.values()), external_id,
                                                 key_column)
-            except (TransientFailure, ApiLimitReached) as exc:
+            except (TransientFailure, ApiLimitReached, BudgetExhausted) as exc:
                 last_problem = str(exc)
                 for key in pending:
                     results[key].code, results[key].message = "transient", last_problem
+                if isinstance(exc, BudgetExhausted):
+                    for key in pending:
+                        results[key].code = "api_budget"
+                    return results
                 if isinstance(exc, ApiLimitReached):
                     self.budget.stop(self.connection.api_calls, JOB_CALLS, "Salesforce's daily limit")
                     return results
-                self.sleep(backoff_seconds(attempt, settings.retry_seconds))
+                self.sleep(policy.backoff(attempt))
                 continue
             retry: dict[str, dict[str, str]] = {}
             for key, row in pending.items():
@@ -125,15 +131,15 @@ class BulkIngest:
             if retry:
                 log.info("%s %s job %s: %d row(s) to try again (%s)", object_name, operation, job_id, len(retry),
                          ", ".join(sorted({results[k].code or "?" for k in retry})))
-                if attempt < settings.max_attempts:
-                    self.sleep(backoff_seconds(attempt, settings.retry_seconds))
+                if attempt < policy.max_attempts:
+                    self.sleep(policy.backoff(attempt))
             pending = retry
         return results
 
     # -- one job -----------------------------------------------------------------------------
 
     def _bulk(self, sf: Any, object_name: str) -> Any:
-        return getattr(sf.bulk2, object_name)._client
+        return self.connection.bulk2(sf, object_name)
 
     def _one_job(self, object_name: str, operation: str, rows: list[dict[str, str]],
                  external_id: str | None, key_column: str) -> tuple[str, dict[str, RowResult]]:

@@ -8,7 +8,7 @@ database runs with `crm_sync.origin = 'writeback'`, so it is not taken for a mar
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import psycopg
 from psycopg import sql
@@ -18,25 +18,6 @@ from crm_sync.sqlfiles import read_sql, template
 from crm_sync.writeback.plan import PEOPLE_LINKS, Change
 
 log = logging.getLogger(__name__)
-
-TRIGGERS = ("crm_track_insert", "crm_track_update")
-
-
-def install_tracking(conn: psycopg.Connection, tables: Iterable[str]) -> list[str]:
-    """Add change tracking to the tables that lack it (custom targets); returns those tables."""
-    added = []
-    for table in sorted(set(tables)):
-        present = {row[0] for row in conn.execute(
-            "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
-            " WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace AND t.tgname = ANY(%s)",
-            (table, list(TRIGGERS)))}
-        if present != set(TRIGGERS):
-            conn.execute(template("writeback/track_table.sql", table=sql.Identifier(table)))
-            added.append(table)
-    if added:
-        log.info("change tracking added to %s", ", ".join(added))
-    return added
-
 
 def latest_seq(conn: psycopg.Connection) -> int:
     """The newest pending change; a run settles changes up to it (later ones wait)."""

@@ -18,7 +18,6 @@ The run stops early, with the rest queued, when the next call would pass the API
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,12 +26,21 @@ from typing import Any, TypeVar
 import psycopg
 
 from crm_sync import runs
+from crm_sync.context import RunContext
 from crm_sync.mapping.loader import MappingSet
 from crm_sync.mapping.model import ObjectMapping
-from crm_sync.salesforce import SalesforceSchemaError
-from crm_sync.settings import Settings, WritebackSettings
+from crm_sync.runs import RunKind
+from crm_sync.salesforce import (
+    ApiBudget,
+    ApiLimitReached,
+    BudgetExhausted,
+    SalesforceGateway,
+    SalesforceSchemaError,
+    TransientFailure,
+)
+from crm_sync.salesforce.ids import is_salesforce_id
+from crm_sync.salesforce.soql import by_ids_queries, emails_queries
 from crm_sync.writeback import tracking
-from crm_sync.writeback.connection import ApiBudget, ApiLimitReached, SalesforceConnection, TransientFailure
 from crm_sync.writeback.ingest import BulkIngest, RowResult
 from crm_sync.writeback.plan import (
     PEOPLE_LINKS,
@@ -50,29 +58,18 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Emails or Ids per `IN (…)` query: keeps the SOQL far below Salesforce's length limits.
-PER_QUERY = 100
-_SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
-
-
-class BudgetStop(Exception):
-    """The next Salesforce call would pass the API budget."""
-
-
 class Writer:
     """Writes the pending changes of one write-back run."""
 
-    def __init__(self, settings: Settings, wb_settings: WritebackSettings, mapping_set: MappingSet,
-                 warehouse: psycopg.Connection, marketing: psycopg.Connection, run_ids: dict[str, int],
-                 *, connection: SalesforceConnection | None = None) -> None:
-        self.settings = settings
-        self.wb = wb_settings
-        self.mapping_set = mapping_set
+    def __init__(self, ctx: RunContext, warehouse: psycopg.Connection, marketing: psycopg.Connection,
+                 run_ids: dict[str, int], *, gateway: SalesforceGateway | None = None) -> None:
+        self.ctx = ctx
+        self.mapping_set = ctx.mappings
         self.wh = warehouse
         self.mk = marketing
         self.run_ids = run_ids
-        self.connection = connection or SalesforceConnection(settings.salesforce_conn_id, wb_settings)
-        self.budget = ApiBudget(wb_settings.api_budget_share)
+        self.connection = gateway or ctx.salesforce(budget=ApiBudget(ctx.writeback.api_budget_share))
+        self.budget = self.connection.budget or ApiBudget(ctx.writeback.api_budget_share)
         self.ingest = BulkIngest(self.connection, self.budget)
         self.tallies: dict[str, Tally] = defaultdict(Tally)
         self._described: dict[str, tuple[set[str], set[str]]] = {}
@@ -90,7 +87,7 @@ class Writer:
         spent = self.connection.api_calls
         if not self.budget.allows(spent, cost):
             self.budget.stop(spent, cost, what)
-            raise BudgetStop(what)
+            raise BudgetExhausted(self.budget.stopped)
 
     def describe(self, mapping: ObjectMapping) -> tuple[set[str], set[str]]:
         """(updateable, createable) field names of the object, lower case; checks the mapping.
@@ -99,8 +96,7 @@ class Writer:
             SalesforceSchemaError: a field the write-back writes is missing or not updateable.
         """
         if mapping.object not in self._described:
-            description = self._spend(mapping.object, lambda: self.connection.call(
-                f"describe {mapping.object}", lambda sf: getattr(sf, mapping.object).describe()))
+            description = self._spend(mapping.object, lambda: self.connection.describe(mapping.object))
             fields = {f["name"].lower(): f for f in description["fields"]}
             problems = [f"{fm.source} (not in Salesforce)" if fm.source.lower() not in fields
                         else f"{fm.source} (not updateable)" for fm in mapping.written_fields
@@ -112,8 +108,6 @@ class Writer:
             self._described[mapping.object] = (
                 {name for name, f in fields.items() if f.get("updateable")},
                 {name for name, f in fields.items() if f.get("createable")})
-            used, maximum = self.connection.usage
-            self.budget.start(used, maximum, self.connection.api_calls)
         return self._described[mapping.object]
 
     def _query(self, object_name: str, soql: str) -> list[dict[str, Any]]:
@@ -134,7 +128,8 @@ class Writer:
         for change in changes:
             links = {m.object: record_links(change, m) for m in mappings}
             if change.row.get("archived_at") is not None:
-                linked = [(o, i) for o, i in links.items() if i] or [((create or mappings[0]).object, None)]
+                linked: list[tuple[str, str | None]] = [(o, i) for o, i in links.items() if i]
+                linked = linked or [((create or mappings[0]).object, None)]
                 tasks += [skipped(change, obj, "archived", sf_id) for obj, sf_id in linked]
             elif any(links.values()):
                 ready.append(change)
@@ -152,7 +147,7 @@ class Writer:
             else:
                 creates = unlinked
             records = self._read_for_conflicts(ready, mappings)
-        except (BudgetStop, TransientFailure, ApiLimitReached) as exc:
+        except (BudgetExhausted, TransientFailure, ApiLimitReached) as exc:
             if isinstance(exc, ApiLimitReached):
                 self.budget.stop(self.connection.api_calls, 1, "Salesforce's daily limit")
             reason = "api_budget" if self.budget.stopped else "transient"
@@ -185,15 +180,10 @@ class Writer:
         This is what makes creating Leads idempotent: a Lead created by an earlier, interrupted
         attempt is found here and linked instead of created again.
         """
-        from simple_salesforce.format import format_soql
-
         found: dict[str, dict[str, str]] = defaultdict(dict)
         emails = sorted({str(c.row["email"]).lower() for c in unlinked})
         for mapping in mappings:
-            extra = " AND IsConverted = false" if mapping.object.lower() == "lead" else ""
-            for start in range(0, len(emails), PER_QUERY):
-                soql = format_soql(f"SELECT Id, Email FROM {mapping.object} WHERE Email IN {{}}{extra}"
-                                   " ORDER BY Id", emails[start:start + PER_QUERY])
+            for soql in emails_queries(mapping, emails):
                 for record in self._query(mapping.object, soql):
                     found[str(record["Email"]).strip().lower()].setdefault(mapping.object, record["Id"])
         creates = []
@@ -218,12 +208,11 @@ class Writer:
         records: dict[str, dict[str, dict[str, Any]]] = {}
         for mapping in mappings:
             ids = sorted({sf_id for c in ready if (sf_id := record_links(c, mapping)) and needs_read(c, mapping)
-                          and _SF_ID.match(sf_id)})
-            fields = ", ".join(["Id", "SystemModstamp", *sorted({f.source for f in mapping.fields
-                                                                  if f.source not in ("Id", "SystemModstamp")})])
-            for start in range(0, len(ids), PER_QUERY):
-                chunk = ", ".join(f"'{i}'" for i in ids[start:start + PER_QUERY])
-                for record in self._query(mapping.object, f"SELECT {fields} FROM {mapping.object} WHERE Id IN ({chunk})"):
+                          and is_salesforce_id(sf_id)})
+            fields = ["Id", "SystemModstamp", *sorted({f.source for f in mapping.fields
+                                                      if f.source not in ("Id", "SystemModstamp")})]
+            for soql in by_ids_queries(mapping, fields, ids):
+                for record in self._query(mapping.object, soql):
                     records.setdefault(mapping.object, {})[record["Id"]] = record
         return records
 
@@ -244,7 +233,7 @@ class Writer:
                 if task.key in rows:
                     task.outcome, task.reason = "skipped", "duplicate_key"
                     continue
-                rows[task.key] = ({"Id": task.sf_id} if operation == "update" else {}) | task.values
+                rows[task.key] = ({"Id": task.sf_id or ""} if operation == "update" else {}) | task.values
             external_id = mapping.writeback.external_id if operation == "upsert" else None
             if self.budget.stopped:
                 results = {key: RowResult("deferred", code="api_budget", message=self.budget.stopped) for key in rows}
@@ -258,10 +247,11 @@ class Writer:
             for task in group:
                 if task.outcome is None:
                     _apply(task, results[task.key])
-            counts = defaultdict(int)
+            counts: Counter[str | None] = Counter()
             for task in group:
                 counts[task.outcome] += 1
-            log.info("%s %s: %s", object_name, operation, ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+            log.info("%s %s: %s", object_name, operation,
+                     ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: str(kv[0]))))
 
     # -- saving -----------------------------------------------------------------------------------
 
@@ -277,8 +267,8 @@ class Writer:
                     if not tracking.link(self.mk, task.change, task.object, task.sf_id or "", people=people):
                         task.notes.append("created, but another marketing row already links this record")
         refresh = list(refresh)
-        refresh += [(t.object, t.sf_id, "created") for t in created]
-        refresh += [(t.object, t.sf_id, "restore " + ",".join(t.restored)) for t in tasks
+        refresh += [(t.object, t.sf_id or "", "created") for t in created]
+        refresh += [(t.object, t.sf_id or "", "restore " + ",".join(t.restored)) for t in tasks
                     if t.restored and t.sf_id and t.outcome != "deferred"]
         restored = Counter(f"{t.object}.{name}" for t in tasks if t.outcome != "deferred" for name in t.restored)
         if restored:
@@ -328,13 +318,13 @@ def table_columns_for(mappings: list[ObjectMapping], existing: list[str]) -> lis
     return [c for c in dict.fromkeys(wanted) if c in existing]
 
 
-def write_changes(settings: Settings, wb_settings: WritebackSettings, mapping_set: MappingSet,
-                  warehouse: psycopg.Connection, marketing: psycopg.Connection, run_ids: dict[str, int],
-                  *, connection: SalesforceConnection | None = None) -> Writer:
+def write_changes(ctx: RunContext, warehouse: psycopg.Connection, marketing: psycopg.Connection,
+                  run_ids: dict[str, int], *, gateway: SalesforceGateway | None = None) -> Writer:
     """Write every pending change up to now; returns the writer (tallies, budget)."""
     upto = tracking.latest_seq(marketing)
     marketing.commit()
-    writer = Writer(settings, wb_settings, mapping_set, warehouse, marketing, run_ids, connection=connection)
+    mapping_set = ctx.mappings
+    writer = Writer(ctx, warehouse, marketing, run_ids, gateway=gateway)
     started = datetime.now(UTC)
     for table, mappings in writeback_targets(mapping_set).items():
         with marketing.transaction():
@@ -344,7 +334,7 @@ def write_changes(settings: Settings, wb_settings: WritebackSettings, mapping_se
                 log.info("%s: %d change(s) of marketing-only columns: nothing for Salesforce", table, ignored)
         columns = table_columns_for(mappings, tracking.table_columns(marketing, table))
         marketing.commit()
-        for changes in tracking.pending_changes(marketing, table, columns, upto=upto, size=wb_settings.batch_size):
+        for changes in tracking.pending_changes(marketing, table, columns, upto=upto, size=ctx.writeback.batch_size):
             for mapping in mappings:
                 _ensure_run(writer, warehouse, mapping, run_ids)
             writer.process(table, mappings, changes)
@@ -362,9 +352,11 @@ def _ensure_run(writer: Writer, warehouse: psycopg.Connection, mapping: ObjectMa
     """Objects without written fields get a sync log row only when they have changes."""
     if mapping.object not in run_ids:
         first = next(iter(run_ids.values()), None)
-        template_run = runs.get_run(warehouse, first) if first else {}
+        sibling = runs.get_run(warehouse, first) if first else None
         run_ids[mapping.object] = runs.start_run(
-            warehouse, object_name=mapping.object, kind="writeback", dag_run_id=template_run.get("dag_run_id"),
-            window_start=template_run.get("window_start"), window_end=template_run.get("window_end"),
-            watermark_before=runs.get_watermark(warehouse, mapping.object, "to_crm"))
+            warehouse, object_name=mapping.object, kind=RunKind.WRITEBACK,
+            dag_run_id=sibling.dag_run_id if sibling else None,
+            window_start=sibling.window_start if sibling else None,
+            window_end=sibling.window_end if sibling else None,
+            watermark_before=runs.get_watermark(warehouse, mapping.object, runs.TO_CRM))
         warehouse.commit()

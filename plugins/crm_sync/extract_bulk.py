@@ -17,22 +17,16 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from crm_sync.db import scalar
 from crm_sync.mapping.model import ObjectMapping
-from crm_sync.salesforce import BulkJobFailed, FieldInfo, SalesforceClient
-from crm_sync.soql import select_query, soql_datetime
+from crm_sync.salesforce import BulkJobFailed, FieldInfo, SalesforceGateway
+from crm_sync.salesforce.soql import range_query
 from crm_sync.staging import stage_bulk_page
 
 log = logging.getLogger(__name__)
 
 # No SystemModstamp is older than Salesforce itself; the first range starts here.
 FLOOR = datetime(1999, 1, 1, tzinfo=UTC)
-
-
-def _range_query(mapping: ObjectMapping, fields: list[str], start: datetime, end: datetime) -> str:
-    condition = f"SystemModstamp >= {soql_datetime(start)} AND SystemModstamp < {soql_datetime(end)}"
-    if mapping.filter:
-        condition += f" AND ({mapping.filter})"
-    return select_query(mapping, fields, condition)
 
 
 def _ranges(wh: psycopg.Connection, run_id: int) -> list[tuple]:
@@ -57,11 +51,11 @@ def _forget_range(wh: psycopg.Connection, run_id: int, start: datetime, end: dat
 
 def staged_rows(wh: psycopg.Connection, run_id: int) -> int:
     """Rows the run's Bulk ranges have staged, as counted in each page's own transaction."""
-    return wh.execute("SELECT COALESCE(sum(rows_staged), 0)::bigint FROM crm_sync.bulk_jobs"
-                      " WHERE run_id = %s AND state <> 'split'", (run_id,)).fetchone()[0]
+    return int(scalar(wh, "SELECT COALESCE(sum(rows_staged), 0)::bigint FROM crm_sync.bulk_jobs"
+                          " WHERE run_id = %s AND state <> 'split'", (run_id,)))
 
 
-def _stage_pages(wh: psycopg.Connection, sf: SalesforceClient, prefetch: ThreadPoolExecutor, run_id: int,
+def _stage_pages(wh: psycopg.Connection, sf: SalesforceGateway, prefetch: ThreadPoolExecutor, run_id: int,
                  mapping: ObjectMapping, job_id: str, locator: str, infos: Mapping[str, FieldInfo], *,
                  start: datetime, end: datetime, page_size: int, pages: int, rows: int, started: float,
                  expected: int | None) -> tuple[int, int]:
@@ -97,7 +91,7 @@ def _stage_pages(wh: psycopg.Connection, sf: SalesforceClient, prefetch: ThreadP
         upcoming.cancel()
 
 
-def stage_bulk(wh: psycopg.Connection, sf: SalesforceClient, run_id: int, mapping: ObjectMapping,
+def stage_bulk(wh: psycopg.Connection, sf: SalesforceGateway, run_id: int, mapping: ObjectMapping,
                fields: list[str], infos: Mapping[str, FieldInfo], *, window_start: datetime | None,
                window_end: datetime, page_size: int, max_splits: int, expected: int | None = None) -> dict:
     """Stage the window's records through Bulk API 2.0; returns what it did (for the report).
@@ -119,7 +113,7 @@ def stage_bulk(wh: psycopg.Connection, sf: SalesforceClient, run_id: int, mappin
                 if not pages:
                     sf.wait_for_bulk_query(mapping.object, job_id)
             else:
-                job_id = sf.start_bulk_query(mapping.object, _range_query(mapping, fields, start, end))
+                job_id = sf.start_bulk_query(mapping.object, range_query(mapping, fields, start, end))
                 _update(wh, run_id, start, end, job_id=job_id, state="staging", next_locator="")
                 wh.commit()
                 sf.wait_for_bulk_query(mapping.object, job_id)

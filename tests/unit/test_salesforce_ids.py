@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm_sync.sfids import InvalidSalesforceId, checksum, to_18, validate_ids
+from crm_sync.salesforce.ids import InvalidSalesforceId, checksum, to_18, validate_ids
 
 
 def test_checksum_matches_salesforce() -> None:

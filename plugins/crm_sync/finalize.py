@@ -1,0 +1,65 @@
+"""Step 5, finalize: advance the watermark after the load committed, close the run, tidy up.
+
+Only a loaded run finalizes. Differential and full runs (not dry runs) move the object's
+watermark to the end of their window, in the same transaction that marks them succeeded;
+every run remembers the versions it processed (what reconciliation compares), settles the
+older quarantine rows of records that now loaded, and purges staging past its retention.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from crm_sync import runs
+from crm_sync.context import RunContext
+from crm_sync.runs import RunStatus, SyncRun
+from crm_sync.sqlfiles import read_sql
+from crm_sync.summary import format_summary
+
+log = logging.getLogger(__name__)
+
+# Runs at least this big refresh the statistics of the bookkeeping tables they grew.
+_ANALYZE_AFTER_ROWS = 10_000
+_BOOKKEEPING_TABLES = ("crm_sync.skipped", "crm_quarantine.records", "crm_sync.synced_records")
+
+
+class RunNotLoaded(RuntimeError):
+    """Finalize was asked to close a run that did not load: the watermark stays."""
+
+
+def finalize(ctx: RunContext, run_id: int) -> SyncRun:
+    """Advance the watermark (differential and full runs), close the run, purge old staging.
+
+    Returns the final sync log row; its summary is logged.
+
+    Raises:
+        RunNotLoaded: when the run is not `loaded`.
+    """
+    with ctx.warehouse() as wh:
+        run = runs.get_run(wh, run_id)
+        if run.status is not RunStatus.LOADED:
+            raise RunNotLoaded(f"run {run_id} is {run.status.value!r}, not loaded: the watermark stays")
+        with runs.step(wh, run_id, "finalize"):
+            if run.moves_watermark:
+                assert run.window_end is not None
+                runs.set_watermark(wh, run.object, run.window_end, run_id)
+            if not run.dry_run:
+                params = {"run_id": run_id, "object": run.object}
+                wh.execute(read_sql("finalize/remember_records.sql"), params)
+                wh.execute(read_sql("finalize/settle_quarantine.sql"), params)
+            purged = wh.execute(read_sql("finalize/purge_staging.sql"),
+                                {"days": ctx.settings.staging_retention_days}).rowcount
+            if purged:
+                log.info("purged %d staging row(s) older than %d days", purged, ctx.settings.staging_retention_days)
+            if run.extracted >= _ANALYZE_AFTER_ROWS:
+                # A big run grows the bookkeeping tables by as much; until autovacuum gets to
+                # them, the next runs' anti-joins against them would be planned as if empty.
+                for table in _BOOKKEEPING_TABLES:
+                    wh.execute(f"ANALYZE {table}")
+            runs.update_run(wh, run_id, status=RunStatus.DRY_RUN if run.dry_run else RunStatus.SUCCEEDED,
+                            watermark_after=run.window_end if run.moves_watermark else run.watermark_before,
+                            finished_at=datetime.now(UTC))
+        final = runs.get_run(wh, run_id)
+    log.info("%s", format_summary(final))
+    return final

@@ -1,0 +1,61 @@
+"""Reference data the marketing side needs: record owners and the picklists' active values.
+
+Record owners (Users) go to the marketing table `crm_users`; the active picklist values of
+each synced object go to `crm_mapping.picklist_values`; an active value that a value map
+does not cover is reported by name (records carrying it would be quarantined).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from crm_sync.context import RunContext
+from crm_sync.salesforce.soql import USER_FIELDS, users_query
+from crm_sync.sqlfiles import read_sql
+
+log = logging.getLogger(__name__)
+
+
+def refresh_reference_data(ctx: RunContext, object_names: list[str], *, dry_run: bool = False) -> dict[str, Any]:
+    """Refresh record owners and active picklist values; report value-map gaps by name.
+
+    A dry run reads and reports but writes nothing.
+    """
+    sf = ctx.salesforce()
+    users = sf.query_records(users_query())
+    if not dry_run:
+        columns = {f: [u[f] for u in users] for f in USER_FIELDS}
+        with ctx.marketing() as mk:
+            mk.execute(read_sql("reference/users.sql"), {
+                "ids": columns["Id"], "usernames": columns["Username"], "emails": columns["Email"],
+                "first_names": columns["FirstName"], "last_names": columns["LastName"],
+                "titles": columns["Title"], "active": columns["IsActive"]})
+    gaps: dict[str, list[str]] = {}
+    with ctx.warehouse() as wh:
+        for object_name in object_names:
+            mapping = ctx.mapping(object_name)
+            picklists = {f["name"]: f["picklistValues"] for f in sf.describe(mapping.object)["fields"]
+                         if f.get("picklistValues")}
+            values = [(name, v["value"], v.get("label"), bool(v.get("active")))
+                      for name, entries in picklists.items() for v in entries]
+            if not dry_run:
+                wh.execute("DELETE FROM crm_mapping.picklist_values WHERE object = %s", (mapping.object,))
+                wh.execute(read_sql("reference/picklist_values.sql"), {
+                    "object": mapping.object, "fields": [v[0] for v in values], "values": [v[1] for v in values],
+                    "labels": [v[2] for v in values], "active": [v[3] for v in values]})
+            for field in mapping.fields:
+                if not field.values:
+                    continue
+                known = set(ctx.mappings.value_maps[field.values].crm_values)
+                active = [v["value"] for v in picklists.get(field.source, []) if v.get("active")]
+                missing = [value for value in active if value not in known]
+                if missing:
+                    key = f"{mapping.object}.{field.source} (value map {field.values})"
+                    gaps[key] = missing
+                    log.warning("%s: active Salesforce value(s) missing from the value map: %s",
+                                key, ", ".join(missing))
+        wh.commit()
+    log.info("reference data: %d user(s) refreshed; value-map gaps: %s (%d API calls)", 0 if dry_run else len(users),
+             gaps or "none", sf.api_calls)
+    return {"users": 0 if dry_run else len(users), "value_map_gaps": gaps, "api_calls": sf.api_calls}

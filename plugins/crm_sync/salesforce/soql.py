@@ -1,0 +1,110 @@
+"""Every SOQL statement the sync sends, built here (pure functions, unit-tested).
+
+Values in conditions are either literals the sync makes itself (datetimes, validated Ids)
+or quoted by simple-salesforce's `quote_soql_value`; a mapping's list filter was validated
+when the mapping file was loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from crm_sync.mapping.model import ObjectMapping
+
+# Fields every extract needs whatever the mapping says: identity, change cursor, deletes.
+SYSTEM_FIELDS = ("Id", "SystemModstamp", "IsDeleted")
+# Salesforce-specific fields the people loader needs to follow Lead conversion.
+EXTRA_FIELDS = {"lead": ("IsConverted", "ConvertedContactId")}
+# Ids or emails per `IN (…)` query: keeps the SOQL far below Salesforce's length limits.
+IDS_PER_QUERY = 200
+EMAILS_PER_QUERY = 100
+USER_FIELDS = ("Id", "Username", "Email", "FirstName", "LastName", "Title", "IsActive")
+
+
+def soql_datetime(value: datetime) -> str:
+    """A SOQL datetime literal in UTC with milliseconds, e.g. 2024-01-02T10:00:00.000Z."""
+    if value.tzinfo is None:
+        raise ValueError("SOQL datetimes must be timezone-aware")
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def extract_fields(mapping: ObjectMapping) -> list[str]:
+    """The fields to select: system fields, then every mapped field, without repeats."""
+    fields: list[str] = []
+    seen: set[str] = set()
+    for name in (*SYSTEM_FIELDS, *EXTRA_FIELDS.get(mapping.object.lower(), ()),
+                 *(f.source for f in mapping.fields)):
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            fields.append(name)
+    return fields
+
+
+def _with_filter(mapping: ObjectMapping, parts: list[str]) -> str:
+    if mapping.filter:
+        parts.append(f"({mapping.filter})")
+    return " AND ".join(parts)
+
+
+def window_condition(mapping: ObjectMapping, start: datetime | None, end: datetime) -> str:
+    """The WHERE condition of a half-open `[start, end)` SystemModstamp window.
+
+    `start=None` means no lower bound (initial import). The mapping's list filter, if any,
+    is ANDed in parentheses.
+    """
+    parts = [] if start is None else [f"SystemModstamp >= {soql_datetime(start)}"]
+    parts.append(f"SystemModstamp < {soql_datetime(end)}")
+    return _with_filter(mapping, parts)
+
+
+def select_query(mapping: ObjectMapping, fields: list[str], condition: str | None) -> str:
+    """`SELECT <fields> FROM <object> [WHERE <condition>]`."""
+    query = f"SELECT {', '.join(fields)} FROM {mapping.object}"
+    return f"{query} WHERE {condition}" if condition else query
+
+
+def count_query(mapping: ObjectMapping, condition: str | None) -> str:
+    """`SELECT COUNT() FROM <object> [WHERE <condition>]`."""
+    query = f"SELECT COUNT() FROM {mapping.object}"
+    return f"{query} WHERE {condition}" if condition else query
+
+
+def ids_condition(ids: list[str]) -> str:
+    """`Id IN ('…', …)` for ids already validated by the caller."""
+    return "Id IN (" + ", ".join(f"'{i}'" for i in ids) + ")"
+
+
+def by_ids_queries(mapping: ObjectMapping, fields: list[str], ids: list[str]) -> Iterator[str]:
+    """`SELECT <fields> … WHERE Id IN (…)`, one query per `IDS_PER_QUERY` validated Ids."""
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        yield select_query(mapping, fields, ids_condition(ids[start:start + IDS_PER_QUERY]))
+
+
+def emails_queries(mapping: ObjectMapping, emails: list[str]) -> Iterator[str]:
+    """`SELECT Id, Email … WHERE Email IN (…)` per `EMAILS_PER_QUERY` emails (unconverted Leads only)."""
+    from simple_salesforce.format import format_soql
+
+    extra = " AND IsConverted = false" if mapping.is_lead else ""
+    for start in range(0, len(emails), EMAILS_PER_QUERY):
+        yield format_soql(f"SELECT Id, Email FROM {mapping.object} WHERE Email IN {{}}{extra} ORDER BY Id",
+                          emails[start:start + EMAILS_PER_QUERY])
+
+
+def range_query(mapping: ObjectMapping, fields: list[str], start: datetime, end: datetime) -> str:
+    """The records of a Bulk job's half-open `[start, end)` SystemModstamp range."""
+    return select_query(mapping, fields, window_condition(mapping, start, end))
+
+
+def identity_query(mapping: ObjectMapping) -> tuple[str, str]:
+    """Reconciliation's (count, select) of just `Id, SystemModstamp, IsDeleted` (and `IsConverted`)."""
+    # A converted Lead is absent from marketing on purpose: its Contact carries the person.
+    fields = [*SYSTEM_FIELDS, *(["IsConverted"] if mapping.is_lead else [])]
+    condition = mapping.filter
+    return count_query(mapping, condition), select_query(mapping, fields, condition)
+
+
+def users_query() -> str:
+    """The record owners the marketing side keeps (`crm_users`)."""
+    return f"SELECT {', '.join(USER_FIELDS)} FROM User"

@@ -1,0 +1,95 @@
+"""Step 3, validate: classify the staged batch, check it with Great Expectations, quarantine.
+
+Rows skipped before validation (older versions of a record in the same batch, records
+without a match key) are logged with their reason; Great Expectations (in `validation/`)
+checks the rest in PostgreSQL; failing rows go to `crm_quarantine.records` with a reason
+naming record and field. A batch-level failure, or a quarantined share above the
+threshold, rejects the whole batch: nothing of it is published.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import psycopg
+from psycopg import sql
+
+from crm_sync import runs
+from crm_sync.context import RunContext
+from crm_sync.mapping.model import ObjectMapping
+from crm_sync.runs import RunStatus
+from crm_sync.sqlfiles import read_sql, template
+from crm_sync.transform import missing_match_key_condition, validation_query
+
+log = logging.getLogger(__name__)
+
+
+class BatchRejected(RuntimeError):
+    """Validation rejected the whole batch; nothing of it is published."""
+
+
+def classify(wh: psycopg.Connection, run_id: int, mapping: ObjectMapping) -> None:
+    """Record the rows skipped before validation: superseded versions and missing match keys."""
+    wh.execute("DELETE FROM crm_sync.skipped WHERE run_id = %s", (run_id,))
+    wh.execute(read_sql("validate/superseded.sql"), {"run_id": run_id})
+    missing = missing_match_key_condition(mapping)
+    if missing is not None and mapping.on_missing_match_key == "skip":
+        wh.execute(template("validate/missing_match_key.sql", missing=missing,
+                            reason=sql.Literal(f"missing_match_key:{mapping.match_field.source}")),
+                   {"run_id": run_id})
+
+
+def quarantine_rows(wh: psycopg.Connection, run_id: int, object_name: str, failures: dict[int, list[str]]) -> None:
+    """Replace the run's quarantine rows with `failures` (row id → reasons)."""
+    wh.execute("DELETE FROM crm_quarantine.records WHERE run_id = %s", (run_id,))
+    if failures:
+        row_ids = list(failures)
+        wh.execute(read_sql("validate/quarantine.sql"), {
+            "run_id": run_id, "object": object_name, "row_ids": row_ids,
+            "reasons": ["\n".join(failures[row_id]) for row_id in row_ids]})
+
+
+def validate(ctx: RunContext, run_id: int) -> dict[str, int]:
+    """Validate the run's batch with Great Expectations; quarantine failing rows.
+
+    Returns the rows evaluated and quarantined.
+
+    Raises:
+        BatchRejected: when a batch-level expectation fails or the quarantined share is
+            above the threshold (the run is marked failed; nothing is published).
+    """
+    from crm_sync.validation import validate_batch
+    from crm_sync.validation.suite import import_gx
+
+    # Great Expectations takes seconds to import: it loads in a thread while PostgreSQL
+    # classifies the batch and computes it for GX (validate_batch waits for the import).
+    threading.Thread(target=import_gx, name="gx-import", daemon=True).start()
+    settings = ctx.settings
+    with ctx.warehouse() as wh:
+        mapping = ctx.mapping(runs.get_run(wh, run_id).object)
+        with runs.step(wh, run_id, "validate"):
+            classify(wh, run_id, mapping)
+            wh.commit()
+            outcome = validate_batch(
+                mapping, ctx.mappings.value_maps, connection_string=ctx.warehouse_url(),
+                query=validation_query(mapping, run_id),
+                skip_null_match_key=mapping.on_missing_match_key == "skip",
+            )
+            quarantine_rows(wh, run_id, mapping.object, outcome.row_failures)
+            quarantined = len(outcome.row_failures)
+            runs.update_run(wh, run_id, quarantined=quarantined, valid=outcome.evaluated - quarantined,
+                            status=RunStatus.VALIDATED)
+            threshold = mapping.quarantine_threshold if mapping.quarantine_threshold is not None \
+                else settings.quarantine_threshold
+            share = quarantined / outcome.evaluated if outcome.evaluated else 0.0
+            problems = list(outcome.batch_failures)
+            if outcome.evaluated >= settings.quarantine_min_rows and share > threshold:
+                problems.append(f"{quarantined} of {outcome.evaluated} rows ({share:.1%}) failed validation, "
+                                f"above the threshold of {threshold:.1%}")
+            if problems:
+                wh.commit()  # keep the quarantine rows for inspection
+                raise BatchRejected(f"batch of run {run_id} rejected: " + "; ".join(problems))
+            log.info("run %d: %d row(s) evaluated, %d quarantined (%.1f%%), %d expectations",
+                     run_id, outcome.evaluated, quarantined, 100 * share, outcome.expectations_run)
+        return {"evaluated": outcome.evaluated, "quarantined": quarantined}
