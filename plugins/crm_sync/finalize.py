@@ -52,6 +52,10 @@ def finalize(ctx: RunContext, run_id: int) -> SyncRun:
                                 {"days": ctx.settings.staging_retention_days}).rowcount
             if purged:
                 log.info("purged %d staging row(s) older than %d days", purged, ctx.settings.staging_retention_days)
+            pruned = wh.execute(read_sql("finalize/purge_events.sql"),
+                                {"days": ctx.settings.event_retention_days}).rowcount
+            if pruned:
+                log.info("pruned %d record event(s) older than %d days", pruned, ctx.settings.event_retention_days)
             if run.extracted >= _ANALYZE_AFTER_ROWS:
                 # A big run grows the bookkeeping tables by as much; until autovacuum gets to
                 # them, the next runs' anti-joins against them would be planned as if empty.

@@ -141,6 +141,18 @@ def _room_for_temp_tables(conn: psycopg.Connection) -> None:
         log.debug("temp_buffers stays: %s", str(exc).splitlines()[0])
 
 
+def _copy_outcomes(marketing: psycopg.Connection, warehouse: psycopg.Connection) -> None:
+    """Bring the published rows' outcomes to the warehouse (`load_outcomes`) for the event log."""
+    warehouse.execute("CREATE TEMP TABLE IF NOT EXISTS load_outcomes (row_id bigint PRIMARY KEY, outcome text)")
+    warehouse.execute("TRUNCATE load_outcomes")
+    with marketing.cursor() as src, warehouse.cursor() as dst:
+        with src.copy("COPY (SELECT row_id, outcome FROM outcomes WHERE outcome <> 'skipped') TO STDOUT"
+                      " (FORMAT binary)") as reader, \
+                dst.copy("COPY load_outcomes (row_id, outcome) FROM STDIN (FORMAT binary)") as writer:
+            for block in reader:
+                writer.write(block)
+
+
 def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mapping: ObjectMapping,
              run_id: int, *, dry_run: bool = False) -> LoadResult:
     """Stream the run's transformed rows into the marketing database and upsert them.
@@ -179,22 +191,16 @@ def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mappi
             started = time.monotonic()
             marketing.execute(statement)
             log.debug("load statement %d of %s: %.2f s", number, mapping.object, time.monotonic() - started)
-        # A row with an outcome and a skip reason changed something, then stopped (a
-        # converted Lead handing its person to the Contact): it counts by its outcome.
         # Counted in the database: only the skipped rows come back, never the whole batch.
+        marketing.execute(read_sql("load/outcomes.sql"))
         result = LoadResult()
-        for outcome, count in marketing.execute(
-                "SELECT CASE WHEN skip_reason IS NOT NULL AND COALESCE(outcome, 'unchanged') = 'unchanged'"
-                " THEN 'skipped' ELSE COALESCE(outcome, 'unchanged') END, count(*)"
-                " FROM (SELECT i.skip_reason, COALESCE(u.outcome, i.outcome) AS outcome"
-                "         FROM incoming i LEFT JOIN upserted u ON u.sf_id = i.sf_id) o GROUP BY 1"):
+        for outcome, count in marketing.execute("SELECT outcome, count(*) FROM outcomes GROUP BY 1"):
             result.counts[outcome] += count
-        # A skipped row never reaches the upsert: its outcome is the one in `incoming`.
-        result.skipped = [tuple(row) for row in marketing.execute(
-            "SELECT row_id, sf_id, skip_reason FROM incoming WHERE skip_reason IS NOT NULL"
-            " AND COALESCE(outcome, 'unchanged') = 'unchanged' ORDER BY row_id")]
+        result.skipped = [(int(row_id), str(sf_id), str(reason)) for row_id, sf_id, reason in marketing.execute(
+            "SELECT row_id, sf_id, skip_reason FROM outcomes WHERE outcome = 'skipped' ORDER BY row_id")]
         if dry_run:
             raise psycopg.Rollback()
+        _copy_outcomes(marketing, warehouse)
     warehouse.commit()  # end the read transaction of the COPY
     return result
 
@@ -213,6 +219,9 @@ def load(ctx: RunContext, run_id: int) -> dict[str, int]:
             wh.execute(read_sql("load/record_skipped.sql"), {
                 "run_id": run_id, "row_ids": [r[0] for r in result.skipped],
                 "sf_ids": [r[1] for r in result.skipped], "reasons": [r[2] for r in result.skipped]})
+            if not run.dry_run:
+                wh.execute("DELETE FROM crm_sync.record_events WHERE run_id = %s", (run_id,))
+                wh.execute(read_sql("load/record_events.sql"), {"run_id": run_id, "object": mapping.object})
             reasons: dict[str, int] = dict(wh.execute(
                 "SELECT reason, count(*) FROM crm_sync.skipped WHERE run_id = %s GROUP BY reason ORDER BY reason",
                 (run_id,)).fetchall())

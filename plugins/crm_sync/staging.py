@@ -63,9 +63,11 @@ def _json_value(column: str, field: FieldInfo | None) -> sql.Composable:
     if kind == "int":
         return sql.SQL("{}::numeric").format(cell)
     if kind in NUMBER_TYPES:
-        # As Python writes a float: integral values below 1e16 keep a ".0" (99213206.0).
+        # As Python writes a float: integral values below 1e16 keep a ".0" (99213206.0). The
+        # float's shortest text parses back exactly (PostgreSQL prints 1e15 as "1e+15", so the
+        # ".0" is added by rounding the numeric, never by appending to the text).
         number = sql.SQL("{}::float8").format(cell)
-        return sql.SQL("CASE WHEN {n} = trunc({n}) AND abs({n}) < 1e16 THEN to_jsonb(({n}::text || '.0')::numeric)"
+        return sql.SQL("CASE WHEN {n} = trunc({n}) AND abs({n}) < 1e16 THEN to_jsonb(round(({n}::text)::numeric, 1))"
                        " ELSE to_jsonb({n}) END").format(n=number)
     return cell
 

@@ -60,6 +60,20 @@ def test_every_dag_in_the_dagbag_follows_the_policy() -> None:
         assert SALESFORCE_TASKS[dag_id] <= calling, (dag_id, calling)
 
 
+PUBLISHING_TASKS = {"crm_full_sync": "sync_object", "crm_record_sync": "sync_records", "crm_reconcile": "reconcile",
+                    "crm_writeback": "finalize", **{dag_id: "finalize" for dag_id in DIFFERENTIALS}}
+
+
+def test_publishing_tasks_emit_assets_of_their_tables_and_the_sync_log() -> None:
+    bag = _dagbag()
+    for dag_id, task_id in PUBLISHING_TASKS.items():
+        outlets = {asset.uri for asset in bag.dags[dag_id].task_dict[task_id].outlets}
+        assert "crm-sync://warehouse/sync_runs" in outlets, dag_id
+        assert any(uri.startswith("crm-sync://marketing/") for uri in outlets), dag_id
+    contact = {a.uri for a in bag.dags["crm_differential_contact"].task_dict["finalize"].outlets}
+    assert contact == {"crm-sync://marketing/people", "crm-sync://warehouse/sync_runs"}
+
+
 def test_dag_files_are_tables_of_contents() -> None:
     """Each DAG file defines its tasks itself and renders its module docstring as doc_md."""
     bag = _dagbag()

@@ -31,6 +31,10 @@ def test_initial_import_then_a_run_without_changes_writes_nothing(sync_stack, as
     assert first["extracted"] == sync_stack.admin.count("Contact", include_deleted=True)
     assert first["created"] > 0 and first["quarantined"] > 0  # the demo org carries dirt
     assert_balanced(first)
+    events = sync_stack.warehouse("SELECT outcome, count(*) AS n FROM crm_sync.record_events WHERE run_id = %s"
+                                  " GROUP BY outcome", first["run_id"])
+    outcomes = ("created", "updated", "archived", "unchanged", "quarantined", "skipped")
+    assert {e["outcome"]: e["n"] for e in events} == {k: first[k] for k in outcomes if first[k]}
     people = sync_stack.marketing("SELECT count(*) AS n, max(updated_at) AS last FROM people")[0]
     assert people["n"] == first["created"]
 

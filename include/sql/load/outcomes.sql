@@ -1,0 +1,10 @@
+-- Each incoming row's outcome, once. A row with an outcome and a skip reason changed
+-- something, then stopped (a converted Lead handing its person to the Contact): it counts by
+-- its outcome. A skipped row never reaches the upsert: its outcome is the one in `incoming`.
+CREATE TEMP TABLE outcomes ON COMMIT DROP AS
+SELECT i.row_id, i.sf_id,
+       CASE WHEN i.skip_reason IS NOT NULL AND COALESCE(u.outcome, i.outcome, 'unchanged') = 'unchanged'
+            THEN 'skipped' ELSE COALESCE(u.outcome, i.outcome, 'unchanged') END AS outcome,
+       i.skip_reason
+  FROM incoming i
+  LEFT JOIN upserted u ON u.sf_id = i.sf_id
