@@ -8,6 +8,7 @@ which keeps a second ``devstack up`` fast.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import sys
 from collections.abc import Mapping
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -159,3 +161,111 @@ def ensure_ui_login(airflow_home: Path, user: str = "admin", password: str = "ad
         path.write_text(json.dumps(passwords) + "\n")
         path.chmod(0o600)
     return path
+
+
+# -- connections ----------------------------------------------------------------------------
+
+#: Description of the connections the stack writes, shown in the Airflow UI.
+STACK_CONNECTION_DESCRIPTION = (
+    "Written by the crm-sync dev stack. Edit it freely: once changed here, `devstack up` "
+    "leaves it alone (delete it to get the stack's definition back)."
+)
+_CONNECTIONS_STAMP = ".crm_sync_connections.json"
+
+#: What :func:`ensure_connections` did with a connection.
+CREATED, UPDATED, UNCHANGED, KEPT_EDITED, KEPT_FOREIGN = (
+    "created", "updated", "unchanged", "kept: edited in Airflow", "kept: not written by the stack",
+)  # fmt: skip
+
+
+def _fingerprint(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _stored_connections(env: Mapping[str, str], conn_ids: list[str]) -> dict[str, str]:
+    """Connection id -> fingerprint of its row as stored in the metadata database."""
+    import psycopg
+
+    with psycopg.connect(_metadata_dsn(env), connect_timeout=10) as conn:
+        rows = conn.execute(
+            "SELECT conn_id, row_to_json(c)::text FROM connection c WHERE conn_id = ANY(%s)", (conn_ids,)
+        ).fetchall()
+    return {conn_id: _fingerprint(row) for conn_id, row in rows}
+
+
+def _read_stamp(path: Path) -> dict[str, dict[str, str]]:
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return content if isinstance(content, dict) else {}
+
+
+def ensure_connections(env: Mapping[str, str], connections: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Create or update the stack's connections in the metadata database, never a user's edit.
+
+    The rule: a connection that is missing is created (``airflow connections import``). One
+    the stack wrote and nobody changed since is updated when the stack's definition changed
+    (a new port, say). One that was changed in Airflow since the stack wrote it (the UI,
+    ``airflow connections``), or that the stack never wrote, is left as it is. To know, the
+    stack records in ``AIRFLOW_HOME/.crm_sync_connections.json`` a fingerprint of each
+    definition it wrote and of the row as stored after writing it (fingerprints only: no
+    value, no password). Deleting a connection makes the next call recreate it.
+
+    The check reads the metadata database directly and is cheap; the CLI runs only when
+    something must be written.
+
+    Args:
+        env: The stack's environment (``AIRFLOW_HOME``, the metadata database URL).
+        connections: Connection id -> definition (:func:`devstack.environment.stack_connections`).
+
+    Returns:
+        Connection id -> what was done (:data:`CREATED`, :data:`UPDATED`, :data:`UNCHANGED`,
+        :data:`KEPT_EDITED`, :data:`KEPT_FOREIGN`).
+
+    Raises:
+        AirflowSetupError: The import failed or did not store a connection.
+    """
+    home = Path(env["AIRFLOW_HOME"])
+    stamp_path = home / _CONNECTIONS_STAMP
+    stamp = _read_stamp(stamp_path)
+    stored = _stored_connections(env, list(connections))
+    outcome: dict[str, str] = {}
+    to_write: dict[str, dict[str, Any]] = {}
+    for conn_id, definition in connections.items():
+        wanted = _fingerprint(definition)
+        recorded = stamp.get(conn_id) or {}
+        if conn_id not in stored:
+            outcome[conn_id] = CREATED
+        elif recorded.get("stored") != stored[conn_id]:
+            outcome[conn_id] = KEPT_EDITED if recorded else KEPT_FOREIGN
+            continue
+        elif recorded.get("definition") != wanted:
+            outcome[conn_id] = UPDATED
+        else:
+            outcome[conn_id] = UNCHANGED
+            continue
+        to_write[conn_id] = {
+            **{k: v for k, v in definition.items() if k != "extra"},
+            **({"extra": json.dumps(definition["extra"])} if definition.get("extra") else {}),
+            "description": STACK_CONNECTION_DESCRIPTION,
+        }
+    if to_write:
+        home.mkdir(parents=True, exist_ok=True)
+        import_file = home / ".crm_sync_connections.import.json"
+        # The file holds the emulator's documented demo password: owner-only, removed at once.
+        import_file.touch(mode=0o600)
+        import_file.chmod(0o600)
+        try:
+            import_file.write_text(json.dumps(to_write))
+            run_airflow_cli(["connections", "import", str(import_file), "--overwrite"], env)
+        finally:
+            import_file.unlink(missing_ok=True)
+        stored = _stored_connections(env, list(connections))
+        missing = sorted(set(to_write) - set(stored))
+        if missing:
+            raise AirflowSetupError(f"`airflow connections import` did not store {', '.join(missing)}")
+        for conn_id in to_write:
+            stamp[conn_id] = {"definition": _fingerprint(connections[conn_id]), "stored": stored[conn_id]}
+        stamp_path.write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
+    return outcome

@@ -2,8 +2,15 @@
 
 One function builds it for every consumer (``python -m devstack``, ``make airflow``,
 the demo and the test fixtures), so they all see the same Airflow home, the same metadata
-database and the same connection ids. Connections come from ``AIRFLOW_CONN_*`` variables,
-as Airflow resolves them from the environment before its metadata database.
+database and the same connection ids.
+
+Where the connections live depends on the consumer. The dev stack (``make demo``,
+``make airflow``, ``.local/env.sh``) keeps them in Airflow's metadata database, written by
+``devstack up`` (:func:`devstack.airflow_setup.ensure_connections`), so that a connection
+edited in the Airflow UI takes effect: an ``AIRFLOW_CONN_*`` variable would silently win over
+it, because Airflow looks in the environment before its database. The test fixtures, whose
+metadata database is new each session and which often run without it, get them as
+``AIRFLOW_CONN_*`` variables (``connections_in_env=True``, the default).
 
 The only credentials here are the emulator's documented defaults and a password-less,
 trust-authenticated local PostgreSQL; nothing secret is generated or stored.
@@ -16,6 +23,7 @@ import os
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 #: Airflow connection ids used by the DAGs (DESIGN.md §3).
 SALESFORCE_CONN_ID = "salesforce_default"
@@ -47,26 +55,52 @@ def postgres_connection_uri(port: int, database: str) -> str:
     return f"postgresql+psycopg2://postgres@127.0.0.1:{port}/{database}"
 
 
-def _postgres_connection(port: int, database: str) -> str:
-    return json.dumps(
-        {"conn_type": "postgres", "host": "127.0.0.1", "port": port, "login": "postgres", "schema": database}
-    )
+def _postgres_connection(port: int, database: str) -> dict[str, Any]:
+    return {"conn_type": "postgres", "host": "127.0.0.1", "port": port, "login": "postgres", "schema": database}
 
 
-def _salesforce_connection(emulator_url: str) -> str:
+def _salesforce_connection(emulator_url: str) -> dict[str, Any]:
     host = emulator_url.split("://", 1)[-1].rstrip("/")
-    return json.dumps(
-        {
-            "conn_type": "salesforce",
-            "login": EMULATOR_LOGIN,
-            "password": EMULATOR_PASSWORD,
-            "extra": {
-                "security_token": EMULATOR_SECURITY_TOKEN,
-                "domain": f"{host}/login",
-                "version": SALESFORCE_API_VERSION,
-            },
-        }
-    )
+    return {
+        "conn_type": "salesforce",
+        "login": EMULATOR_LOGIN,
+        "password": EMULATOR_PASSWORD,
+        "extra": {
+            "security_token": EMULATOR_SECURITY_TOKEN,
+            "domain": f"{host}/login",
+            "version": SALESFORCE_API_VERSION,
+        },
+    }
+
+
+def stack_connections(pg_port: int, emulator_url: str | None) -> dict[str, dict[str, Any]]:
+    """The stack's Airflow connections: connection id -> definition (Airflow's JSON form).
+
+    Args:
+        pg_port: TCP port of the embedded PostgreSQL on 127.0.0.1.
+        emulator_url: Base URL of the Salesforce emulator; ``None`` leaves ``salesforce_default`` out.
+    """
+    connections = {
+        WAREHOUSE_CONN_ID: _postgres_connection(pg_port, WAREHOUSE_DATABASE),
+        MARKETING_CONN_ID: _postgres_connection(pg_port, MARKETING_DATABASE),
+    }
+    if emulator_url:
+        connections[SALESFORCE_CONN_ID] = _salesforce_connection(emulator_url)
+    return connections
+
+
+#: How the dev stack's own processes resolve connections. Outside a task, Airflow's task SDK
+#: (``BaseHook.get_connection``) reads only the environment unless the process says it is a
+#: server component, as the scheduler and the API server do; then it reads the metadata
+#: database too. The demo's main process (and any ``python``/``airflow`` command run after
+#: ``source .local/env.sh``) reads the warehouse through the connection ids, so it says so.
+#: Tasks are unaffected: they always ask the execution API, which reads the database.
+METADATA_CONNECTION_LOOKUP = {"_AIRFLOW_PROCESS_CONTEXT": "server"}
+
+
+def connection_env_var(conn_id: str) -> str:
+    """The ``AIRFLOW_CONN_<ID>`` variable Airflow reads connection ``conn_id`` from."""
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
 
 
 def _prepend_path(entries: list[str], existing: str | None) -> str:
@@ -95,6 +129,7 @@ def build_stack_env(
     *,
     base_env: Mapping[str, str] | None = None,
     bin_dir: Path | None = None,
+    connections_in_env: bool = True,
 ) -> dict[str, str]:
     """Build the environment variables of one stack.
 
@@ -110,6 +145,9 @@ def build_stack_env(
             (default: ``os.environ``).
         bin_dir: Directory put first on ``PATH`` (the virtualenv's ``bin``, so that the
             ``airflow`` command that ``airflow standalone`` spawns is found).
+        connections_in_env: Put the connections in ``AIRFLOW_CONN_*`` variables (the test
+            fixtures). The dev stack passes ``False`` and keeps them in the metadata database
+            instead (:func:`stack_connections`), so that edits in the Airflow UI take effect.
 
     Returns:
         Variable name → value; apply it on top of the current environment.
@@ -126,12 +164,14 @@ def build_stack_env(
         "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # Airflow's own default, made explicit: a DAG new to the stack waits, paused, until
+        # someone unpauses it (the UI's toggle, `airflow dags unpause`); `dag.test()` (the demo,
+        # the tests) runs DAGs whether paused or not.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_UI_USER}:admin",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres_connection_uri(pg_port, AIRFLOW_DATABASE),
         "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
-        "AIRFLOW_CONN_CRM_WAREHOUSE": _postgres_connection(pg_port, WAREHOUSE_DATABASE),
-        "AIRFLOW_CONN_MARKETING_DB": _postgres_connection(pg_port, MARKETING_DATABASE),
         "PYTHONPATH": _prepend_path(
             [str(root / "plugins"), str(root / "dags"), str(root)], current.get("PYTHONPATH")
         ),
@@ -143,7 +183,11 @@ def build_stack_env(
         env["PATH"] = _prepend_path([str(Path(bin_dir).absolute())], current.get("PATH"))
     if emulator_url:
         env["CRM_EMULATOR_URL"] = emulator_url.rstrip("/")
-        env["AIRFLOW_CONN_SALESFORCE_DEFAULT"] = _salesforce_connection(emulator_url)
+    if connections_in_env:
+        for conn_id, definition in stack_connections(pg_port, emulator_url).items():
+            env[connection_env_var(conn_id)] = json.dumps(definition)
+    else:
+        env.update(METADATA_CONNECTION_LOOKUP)
     if cert_path is not None:
         env["REQUESTS_CA_BUNDLE"] = str(Path(cert_path).absolute())
     return env

@@ -19,6 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.airflow_setup import (
+    CREATED,
+    KEPT_EDITED,
+    KEPT_FOREIGN,
+    UPDATED,
+    ensure_connections,
     ensure_salesforce_pool,
     ensure_ui_login,
     migrate_metadata_db,
@@ -28,6 +33,8 @@ from devstack.environment import (
     AIRFLOW_UI_USER,
     STACK_DATABASES,
     build_stack_env,
+    connection_env_var,
+    stack_connections,
     write_env_file,
 )
 from devstack.postgres import EmbeddedPostgres, port_accepts_connections
@@ -38,6 +45,8 @@ DEFAULT_AIRFLOW_PORT = 8080
 DEFAULT_DEMO_RECORDS = 5000
 DEMO_SEED = 42
 READY_PREFIX = "READY "
+#: Where the CRM sync console (the sync's Airflow UI plugin) is served, under the Airflow UI.
+CRM_CONSOLE_PATH = "/plugins/crm-sync/"
 
 Reporter = Callable[[str], None]
 
@@ -119,6 +128,15 @@ class DevStack:
     def airflow_url(self) -> str:
         return f"http://localhost:{self.airflow_port}"
 
+    @property
+    def console_url(self) -> str:
+        """The CRM sync console's address (:data:`CRM_CONSOLE_PATH` under the Airflow UI)."""
+        return self.airflow_url + CRM_CONSOLE_PATH
+
+    def connections(self) -> dict[str, dict[str, object]]:
+        """The stack's Airflow connections (kept in the metadata database)."""
+        return stack_connections(self.pg_port, self.emulator_url)
+
     def env(self, *, base_env: dict[str, str] | None = None) -> dict[str, str]:
         """The stack's environment (see :func:`~devstack.environment.build_stack_env`)."""
         env = build_stack_env(
@@ -129,6 +147,7 @@ class DevStack:
             self.emulator_dir / "cert.pem",
             base_env=base_env,
             bin_dir=Path(self.python).parent,
+            connections_in_env=False,  # in the metadata database (see up()): UI edits take effect
         )
         # The UI has a well-known password: serve it on this machine only.
         env["AIRFLOW__API__HOST"] = os.environ.get("CRM_AIRFLOW_HOST", "127.0.0.1")
@@ -153,9 +172,23 @@ class DevStack:
             say("Airflow metadata database is up to date")
         if ensure_salesforce_pool(env):
             say("Airflow pool salesforce_api created")
+        self._report_connections(ensure_connections(env, self.connections()), say)
         write_env_file(self.env(base_env={}), self.env_file)
         say(f"stack ready in {time.monotonic() - began:.1f}s; environment: source {self._rel(self.env_file)}")
         return env
+
+    @staticmethod
+    def _report_connections(outcome: dict[str, str], say: Reporter) -> None:
+        for action in (CREATED, UPDATED):
+            done = [conn_id for conn_id, result in outcome.items() if result == action]
+            if done:
+                say(f"Airflow connections {action} in the metadata database: {', '.join(done)}")
+        for conn_id, result in outcome.items():
+            if result in (KEPT_EDITED, KEPT_FOREIGN):
+                reason = "changed in Airflow since the stack wrote it" if result == KEPT_EDITED else (
+                    "not written by the stack")
+                say(f"Airflow connection {conn_id} kept as it is ({reason}); "
+                    f"delete it (`airflow connections delete {conn_id}`) to get the stack's back")
 
     def down(self, say: Reporter = _say) -> None:
         """Stop Airflow (if ``make airflow`` started it), the emulator and PostgreSQL."""
@@ -292,10 +325,19 @@ class DevStack:
                 f"port {self.airflow_port} is in use by another program; set CRM_AIRFLOW_PORT to a free port"
             )
         password_file = ensure_ui_login(self.airflow_home, AIRFLOW_UI_USER)
+        child_env = {**os.environ, **env}
+        for conn_id in self.connections():
+            # A variable left in the shell (an old `source .local/env.sh`) would win over the UI.
+            if child_env.pop(connection_env_var(conn_id), None) is not None:
+                say(f"ignoring {connection_env_var(conn_id)} from your shell: the stack's Airflow reads "
+                    f"{conn_id} from its metadata database, where the UI edits it")
         say("")
-        say(f"Airflow UI: {self.airflow_url}  (up once standalone prints that Airflow is ready)")
+        say(f"Airflow UI:       {self.airflow_url}  (up once standalone prints that Airflow is ready)")
+        say(f"CRM sync console: {self.console_url}  (or 'CRM sync' in the Airflow navigation)")
         say(f"Log in as '{AIRFLOW_UI_USER}'; the password is in {self._rel(password_file)}")
         say("(it is 'admin' unless you changed that file). Stop with Ctrl-C or `make stop`.")
+        say("DAGs start paused: unpause one with its toggle in the UI (or `airflow dags unpause <dag_id>`).")
+        say("Connections are in Airflow's metadata database: edit them under Admin > Connections.")
         say("")
         # standalone shuts its components down on SIGINT; a shell that started us in the
         # background may have set SIGINT to "ignore", which the child would inherit.
@@ -303,7 +345,7 @@ class DevStack:
         process = subprocess.Popen(
             [self.python, "-m", "airflow", "standalone"],
             cwd=self.root,
-            env={**os.environ, **env},
+            env=child_env,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # `make stop` can stop it and its components as one group
         )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 
 class SettingsError(ValueError):
@@ -132,4 +134,100 @@ def load_writeback_settings() -> WritebackSettings:
         interval_minutes=_int("CRM_WRITEBACK_INTERVAL_MINUTES", 60, 5, 24 * 60),
         api_budget_share=_float("CRM_WRITEBACK_API_BUDGET_SHARE", 0.5, 0.01, 1.0),
         batch_size=_int("CRM_WRITEBACK_BATCH_SIZE", 10_000, 1, 150_000),
+    )
+
+
+#: Alert kinds, in the order the docs list them (see crm_sync.alerts).
+ALERT_KINDS = ("failure", "batch_rejected", "quarantine_high", "schema_drift", "stale", "writeback_rejections")
+
+_DOTTED_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*[.:][A-Za-z_][A-Za-z0-9_]*$")
+_EMAIL_ADDRESS = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+$")
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Where alerts go and when the sync raises them (docs/operations.md, "Alerts")."""
+
+    email_to: tuple[str, ...]
+    email_from: str | None
+    smtp_conn_id: str
+    slack_webhook_conn_id: str | None
+    notifier_paths: tuple[str, ...]
+    notifier_kwargs: dict[str, dict[str, Any]]
+    quarantine_share: float
+    stale_intervals: int
+
+    @property
+    def has_notifiers(self) -> bool:
+        """Whether any notifier is configured (otherwise alerts are only logged)."""
+        return bool(self.email_to or self.slack_webhook_conn_id or self.notifier_paths)
+
+
+def _text(name: str) -> str | None:
+    raw = os.environ.get(name, "").strip()
+    return raw or None
+
+
+def _email_list(name: str) -> tuple[str, ...]:
+    raw = os.environ.get(name, "")
+    addresses = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for address in addresses:
+        if not _EMAIL_ADDRESS.match(address):
+            raise SettingsError(f"{name}: {address!r} is not an email address (expected a@b.c, comma-separated)")
+    return addresses
+
+
+def _notifier_paths(name: str) -> tuple[str, ...]:
+    raw = os.environ.get(name, "")
+    paths = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for path in paths:
+        if not _DOTTED_PATH.match(path):
+            raise SettingsError(
+                f"{name}: {path!r} is not a dotted class path (expected package.module.ClassName, comma-separated)"
+            )
+    return paths
+
+
+def _notifier_kwargs(name: str, paths: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: not valid JSON ({exc.msg} at position {exc.pos})") from exc
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise SettingsError(f"{name}: expected a JSON object of class path -> object of keyword arguments")
+    unknown = sorted(set(value) - set(paths))
+    if unknown:
+        raise SettingsError(f"{name}: {', '.join(unknown)} not listed in CRM_ALERT_NOTIFIERS")
+    return value
+
+
+def load_alert_settings() -> AlertSettings:
+    """Read the alert settings from the environment.
+
+    With nothing configured, alerts are logged (a WARNING line each) and nothing is sent.
+
+    Raises:
+        SettingsError: naming the variable and what is wrong with it.
+    """
+    notifier_paths = _notifier_paths("CRM_ALERT_NOTIFIERS")
+    reject_threshold = _float("CRM_SYNC_QUARANTINE_THRESHOLD", 0.2, 0.0, 1.0)
+    # Between this share and the reject threshold a batch publishes but alerts.
+    quarantine_share = _float("CRM_ALERT_QUARANTINE_SHARE", min(0.05, reject_threshold / 2), 0.0, 1.0)
+    if _text("CRM_ALERT_QUARANTINE_SHARE") and reject_threshold > 0 and quarantine_share >= reject_threshold:
+        raise SettingsError(
+            f"CRM_ALERT_QUARANTINE_SHARE={quarantine_share}: must be below "
+            f"CRM_SYNC_QUARANTINE_THRESHOLD={reject_threshold} (above that the batch is rejected)"
+        )
+    return AlertSettings(
+        email_to=_email_list("CRM_ALERT_EMAIL"),
+        email_from=_text("CRM_ALERT_EMAIL_FROM"),
+        smtp_conn_id=_text("CRM_ALERT_SMTP_CONN_ID") or "smtp_default",
+        slack_webhook_conn_id=_text("CRM_ALERT_SLACK_WEBHOOK_CONN_ID"),
+        notifier_paths=notifier_paths,
+        notifier_kwargs=_notifier_kwargs("CRM_ALERT_NOTIFIER_KWARGS", notifier_paths),
+        quarantine_share=quarantine_share,
+        stale_intervals=_int("CRM_ALERT_STALE_INTERVALS", 2, 1, 1000),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import time
 from pathlib import Path
 
@@ -100,6 +101,18 @@ def test_stack_env_resolves_connections_from_the_environment(
         str(PROJECT_ROOT / "dags"),
         str(PROJECT_ROOT),
     ]
+    assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "True"
+
+
+def test_the_dev_stack_keeps_connections_out_of_the_environment(tmp_path: Path) -> None:
+    stack = DevStack(root=PROJECT_ROOT, base_dir=tmp_path, pg_port=55432, emulator_port=9443)
+    env = stack.env(base_env={})
+    assert [key for key in env if key.startswith("AIRFLOW_CONN_")] == []
+    assert env["_AIRFLOW_PROCESS_CONTEXT"] == "server"  # its processes read the metadata database
+    assert "AIRFLOW_CONN_" not in write_env_file(env, tmp_path / "env.sh").read_text()
+    assert sorted(stack.connections()) == ["crm_warehouse", "marketing_db", "salesforce_default"]
+    assert stack.connections()["crm_warehouse"]["port"] == 55432
+    assert stack.console_url == "http://localhost:8080/plugins/crm-sync/"
 
 
 def test_env_file_is_sourceable_and_printing_masks_passwords(tmp_path: Path) -> None:
@@ -150,6 +163,100 @@ def test_dag_test_runs_on_the_postgres_metadata_db(
     assert states == {"query_warehouse": TaskInstanceState.SUCCESS, "check": TaskInstanceState.SUCCESS}
 
 
+_CONNECTION_PROBE_DAG = '''
+"""Test DAG: fails unless crm_warehouse points at the database the edit in Airflow chose."""
+from __future__ import annotations
+
+from airflow.sdk import dag, task
+
+
+@dag(dag_id="connection_probe", schedule=None, catchup=False)
+def connection_probe() -> None:
+    @task
+    def which_database() -> str:
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        name = PostgresHook(postgres_conn_id="crm_warehouse").get_first("SELECT current_database()")[0]
+        if name != "marketing":
+            raise ValueError(f"crm_warehouse reached {name!r}, not the edited 'marketing'")
+        return name
+
+    which_database()
+
+
+connection_probe_dag = connection_probe()
+'''
+
+
+def _metadata_sql(env: dict[str, str], statement: str, *params: object) -> int:
+    """Run one statement on Airflow's metadata database; return the rows it touched."""
+    dsn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("postgresql+psycopg2://", "postgresql://", 1)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute(statement, params).rowcount
+
+
+def test_connections_are_written_to_the_metadata_db_and_an_edit_there_wins(
+    stack_env: dict[str, str], test_stack: TestStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    from airflow import settings
+    from airflow.utils.state import DagRunState
+
+    from devstack.airflow_setup import CREATED, KEPT_EDITED, UNCHANGED, UPDATED, ensure_connections
+    from devstack.environment import METADATA_CONNECTION_LOOKUP, stack_connections
+
+    # The dev stack's environment: the metadata database, no AIRFLOW_CONN_* variables.
+    env = {k: v for k, v in stack_env.items() if not k.startswith("AIRFLOW_CONN_")}
+    env.update(METADATA_CONNECTION_LOOKUP, AIRFLOW_HOME=str(tmp_path / "airflow"))
+    for key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
+        monkeypatch.delenv(key)
+    conns = stack_connections(test_stack.pg_port, None)
+    try:
+        assert ensure_connections(env, conns) == {"crm_warehouse": CREATED, "marketing_db": CREATED}
+        began = time.monotonic()
+        assert ensure_connections(env, conns) == {"crm_warehouse": UNCHANGED, "marketing_db": UNCHANGED}
+        assert time.monotonic() - began < 2  # read from the database, no CLI start-up
+
+        # A user points crm_warehouse at another database in the UI...
+        # (the UI's form stores into this row; host, schema and port are stored in clear).
+        assert _metadata_sql(env, "UPDATE connection SET schema = 'marketing' WHERE conn_id = 'crm_warehouse'") == 1
+        # ...and the stack's definitions change (say, a new PostgreSQL port): the stack updates
+        # what it owns and leaves the edited connection alone.
+        moved = stack_connections(test_stack.pg_port + 1, None)
+        assert ensure_connections(env, moved) == {"crm_warehouse": KEPT_EDITED, "marketing_db": UPDATED}
+        assert ensure_connections(env, moved) == {"crm_warehouse": KEPT_EDITED, "marketing_db": UNCHANGED}
+
+        # A process of the stack (the demo, `airflow ...` after `source .local/env.sh`) sees the edit...
+        probe = subprocess.run(
+            [sys.executable, "-c", "from airflow.sdk import BaseHook; "
+             "c = BaseHook.get_connection('crm_warehouse'); print(c.schema, c.port)"],
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}, **env},
+            capture_output=True, text=True, timeout=120, check=True,
+        )
+        assert probe.stdout.split()[-2:] == ["marketing", str(test_stack.pg_port)], probe.stderr[-2000:]
+
+        # ...and so does a task of a DAG run.
+        dags = tmp_path / "dags"
+        dags.mkdir()
+        (dags / "connection_probe.py").write_text(_CONNECTION_PROBE_DAG)
+        monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
+        monkeypatch.setattr(settings, "DAGS_FOLDER", str(dags))
+        namespace: dict[str, object] = {"__name__": "connection_probe"}
+        exec(compile(_CONNECTION_PROBE_DAG, str(dags / "connection_probe.py"), "exec"), namespace)
+        dag_run = namespace["connection_probe_dag"].test()  # type: ignore[attr-defined]
+        assert dag_run.state == DagRunState.SUCCESS
+
+        # What the stack remembers of what it wrote: fingerprints only, no values.
+        stamp = json.loads((tmp_path / "airflow" / ".crm_sync_connections.json").read_text())
+        assert sorted(stamp) == ["crm_warehouse", "marketing_db"]
+        assert {len(v) for entry in stamp.values() for v in entry.values()} == {64}  # sha256 hex
+        assert "postgres" not in json.dumps(stamp)
+    finally:
+        _metadata_sql(env, "DELETE FROM connection WHERE conn_id = ANY(%s)", list(conns))
+
+
 def test_airflow_plugin_loader_skips_the_library() -> None:
     """Airflow imports every .py under plugins/ as a top-level module unless ignored."""
     from airflow._shared.module_loading.file_discovery import find_path_from_directory
@@ -179,6 +286,12 @@ def test_devstack_up_is_idempotent_and_down_stops_everything(test_stack: TestSta
         assert pool_exists(env)
         assert (stack.emulator_dir / "cert.pem").exists()
         assert f"export CRM_PG_PORT={stack.pg_port}" in stack.env_file.read_text()
+        assert "AIRFLOW_CONN_" not in stack.env_file.read_text()
+        assert any(
+            line == "Airflow connections created in the metadata database: "
+            "crm_warehouse, marketing_db, salesforce_default"
+            for line in said
+        ), said
         with psycopg.connect(stack.postgres.dsn("marketing")) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
 
