@@ -35,8 +35,11 @@ PERMANENT_ERRORS: tuple[type[Exception], ...] = (
 
 def default_args(settings: Settings) -> dict[str, Any]:
     """Task defaults: retries with exponential backoff (30 s doubling, at most 10 min)."""
+    from crm_sync.alerts import dag_failure_callbacks
+
     return {
         "owner": OWNER,
+        "on_failure_callback": dag_failure_callbacks(),
         "retries": settings.task_retries,
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,

@@ -21,7 +21,7 @@ from crm_sync.extract_bulk import stage_bulk, staged_rows
 from crm_sync.mapping.model import ObjectMapping
 from crm_sync.normalize import from_rest
 from crm_sync.runs import RunKind, RunStatus
-from crm_sync.salesforce import SalesforceGateway
+from crm_sync.salesforce import FieldInfo, SalesforceGateway, SalesforceSchemaError
 from crm_sync.salesforce.ids import validate_ids
 from crm_sync.salesforce.soql import (
     by_ids_queries,
@@ -30,6 +30,7 @@ from crm_sync.salesforce.soql import (
     select_query,
     window_condition,
 )
+from crm_sync.schema_drift import alert_missing_fields, record_drift
 from crm_sync.staging import stage_rows
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def extract_records(ctx: RunContext, object_name: str, record_ids: list[str], *,
         wh.commit()
         with runs.step(wh, run_id, "extract", gateway=sf):
             fields = extract_fields(mapping)
-            sf.check_fields(mapping.object, fields, mapping.file_name)
+            described_fields(wh, sf, run_id, mapping, fields)
             rows = (from_rest(record) for query in by_ids_queries(mapping, fields, ids)
                     for page in sf.iter_rest_pages(query) for record in page)
             staged = stage_rows(wh, run_id, rows)
@@ -129,13 +130,29 @@ def extract_records(ctx: RunContext, object_name: str, record_ids: list[str], *,
     return run_id
 
 
+def described_fields(wh: psycopg.Connection, sf: SalesforceGateway, run_id: int, mapping: ObjectMapping,
+                     fields: list[str]) -> dict[str, FieldInfo]:
+    """Describe the object, check the mapped fields exist, record and alert schema drift.
+
+    Raises:
+        SalesforceSchemaError: a mapped field is gone (alerted first).
+    """
+    try:
+        infos = sf.check_fields(mapping.object, fields, mapping.file_name)
+    except SalesforceSchemaError as gone:
+        alert_missing_fields(mapping, gone.missing)
+        raise
+    record_drift(wh, run_id, mapping, infos)
+    return infos
+
+
 def stage_window(ctx: RunContext, wh: psycopg.Connection, sf: SalesforceGateway, run_id: int,
                  mapping: ObjectMapping, window_start: datetime | None, window_end: datetime, *,
                  force_bulk: bool = False) -> None:
     """Describe, count, and stream the window's records into staging (REST or Bulk 2.0)."""
     settings = ctx.settings
     fields = extract_fields(mapping)
-    infos = sf.check_fields(mapping.object, fields, mapping.file_name)
+    infos = described_fields(wh, sf, run_id, mapping, fields)
     condition = window_condition(mapping, window_start, window_end)
     total = sf.count(count_query(mapping, condition))
     method = "bulk" if force_bulk or total > settings.bulk_threshold else "rest"

@@ -8,10 +8,11 @@ tracking) present, and the full-sync lock respected.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import psycopg
 
-from crm_sync import locks, runs
+from crm_sync import alerts, locks, runs
 from crm_sync.context import RunContext
 from crm_sync.mapping.loader import MappingSet
 from crm_sync.mapping.model import ObjectMapping
@@ -76,6 +77,23 @@ def prepare_marketing(ctx: RunContext, mappings: list[ObjectMapping]) -> None:
 
 def prepare_object(ctx: RunContext, object_name: str, *, dag_run_id: str | None = None,
                    respect_lock: bool = True) -> None:
-    """`prepare` for one object's inbound run (differential unless `respect_lock` is off)."""
-    prepare(ctx, [ctx.mapping(object_name)], kind=RunKind.DIFFERENTIAL, dag_run_id=dag_run_id,
-            respect_lock=respect_lock)
+    """`prepare` for one object's inbound run (differential unless `respect_lock` is off).
+
+    A differential also checks the object's freshness first: with no successful run for
+    `CRM_ALERT_STALE_INTERVALS` intervals (skipped runs included) it sends a `stale` alert.
+    """
+    mapping = ctx.mapping(object_name)
+    try:
+        prepare(ctx, [mapping], kind=RunKind.DIFFERENTIAL, dag_run_id=dag_run_id, respect_lock=respect_lock)
+    finally:
+        if respect_lock and mapping.schedule is None:
+            _alert_if_stale(ctx, mapping)
+
+
+def _alert_if_stale(ctx: RunContext, mapping: ObjectMapping) -> None:
+    with ctx.warehouse() as wh:
+        last = wh.execute(read_sql("prepare/last_success.sql"), {"object": mapping.object}).fetchone()
+    alert = alerts.stale(mapping.object, last[0] if last else None, ctx.settings.interval, datetime.now(UTC),
+                         dag_id=mapping.dag_id)
+    if alert:
+        alerts.send_alert(alert)

@@ -194,7 +194,7 @@ def _notifier_kwargs(name: str, paths: tuple[str, ...]) -> dict[str, dict[str, A
         return {}
     try:
         value = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise SettingsError(f"{name}: not valid JSON ({exc.msg} at position {exc.pos})") from exc
     if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
         raise SettingsError(f"{name}: expected a JSON object of class path -> object of keyword arguments")

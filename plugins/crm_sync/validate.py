@@ -15,7 +15,7 @@ import threading
 import psycopg
 from psycopg import sql
 
-from crm_sync import runs
+from crm_sync import alerts, runs
 from crm_sync.context import RunContext
 from crm_sync.mapping.model import ObjectMapping
 from crm_sync.runs import RunStatus
@@ -92,4 +92,7 @@ def validate(ctx: RunContext, run_id: int) -> dict[str, int]:
                 raise BatchRejected(f"batch of run {run_id} rejected: " + "; ".join(problems))
             log.info("run %d: %d row(s) evaluated, %d quarantined (%.1f%%), %d expectations",
                      run_id, outcome.evaluated, quarantined, 100 * share, outcome.expectations_run)
+            high = alerts.quarantine_high(mapping.object, quarantined, outcome.evaluated)
+            if high and outcome.evaluated >= settings.quarantine_min_rows:
+                alerts.send_alert(high)
         return {"evaluated": outcome.evaluated, "quarantined": quarantined}

@@ -216,3 +216,19 @@ def test_a_custom_target_is_change_tracked_from_its_first_sync(sync_stack, tmp_p
     with psycopg.connect(sync_stack.databases.marketing) as mk:
         mk.execute("UPDATE subscriptions SET plan = 'Edited in marketing' WHERE id = (SELECT min(id) FROM subscriptions)")
     assert sync_stack.marketing("SELECT count(*) AS n FROM crm_outbox") == [{"n": 1}]
+
+
+def test_schema_drift_is_recorded_in_the_sync_log(sync_stack) -> None:
+    assert sync_stack.run_dag("crm_differential_account").state == DagRunState.SUCCESS
+    assert "schema_drift" not in sync_stack.last_run("Account")["report"]  # the first describe only records
+    fields = {r["field"]: r["type"] for r in sync_stack.warehouse(
+        "SELECT field, type FROM crm_sync.object_fields WHERE object = 'Account'")}
+    assert fields["Name"] == "string" and "External_Id__c" in fields
+    # As if the last run had seen Industry as a picklist of another type and no BillingState field.
+    sync_stack.warehouse("UPDATE crm_sync.object_fields SET type = 'string' WHERE object = 'Account'"
+                         " AND field = 'Industry' RETURNING field")
+    sync_stack.warehouse("DELETE FROM crm_sync.object_fields WHERE object = 'Account' AND field = 'BillingState'"
+                         " RETURNING field")
+    assert sync_stack.run_dag("crm_differential_account").state == DagRunState.SUCCESS
+    drift = sync_stack.last_run("Account")["report"]["schema_drift"]
+    assert drift == {"new": ["BillingState"], "changed": {"Industry": ["string", "picklist"]}}

@@ -42,6 +42,10 @@ _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 class SalesforceSchemaError(RuntimeError):
     """The org's schema does not match the mapping (e.g. a mapped field is gone)."""
 
+    def __init__(self, message: str, missing: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.missing = missing or []
+
 
 class BulkJobFailed(RuntimeError):
     """A Bulk API 2.0 job failed, was aborted or timed out."""
@@ -287,8 +291,8 @@ class SalesforceGateway:
         if missing:
             raise SalesforceSchemaError(
                 f"{mapping_file}: field(s) {', '.join(missing)} of {object_name} do not exist in "
-                f"Salesforce (describe of {object_name} has no such field); fix the mapping or the org"
-            )
+                f"Salesforce (describe of {object_name} has no such field); fix the mapping or the org",
+                missing)
         wanted_lower = {w.lower() for w in wanted}
         unmapped_custom = sorted(f.name for key, f in fields.items() if f.name.endswith("__c")
                                  and key not in wanted_lower)

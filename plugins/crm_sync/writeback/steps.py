@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime
 
 from crm_sync import runs
+from crm_sync.alerts import send_alert, writeback_rejections
 from crm_sync.context import RunContext
 from crm_sync.mapping.loader import MappingSet
 from crm_sync.prepare import prepare as prepare_databases
@@ -118,4 +119,19 @@ def finalize(ctx: RunContext, run_ids: dict[str, int]) -> list[SyncRun]:
             final.append(runs.get_run(wh, run_id))
     for run in final:
         log.info("%s", format_summary(run))
+        _alert_rejections(ctx, run)
     return final
+
+
+def _alert_rejections(ctx: RunContext, run: SyncRun) -> None:
+    """A `writeback_rejections` alert naming a few rejected records and Salesforce's errors."""
+    if not run.failed:
+        return
+    with ctx.warehouse() as wh:
+        examples = [(str(record), str(error)) for record, error in wh.execute(
+            "SELECT COALESCE(sf_id, marketing_table || ' ' || marketing_id), COALESCE(error, reason)"
+            " FROM crm_sync.writeback_results WHERE run_id = %s AND outcome = 'failed' ORDER BY result_id LIMIT 5",
+            (run.run_id,))]
+    alert = writeback_rejections(run.object, run.failed, run.extracted, examples=examples)
+    if alert:
+        send_alert(alert)
