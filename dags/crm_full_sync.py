@@ -21,6 +21,7 @@ prepare → take_lock → sync_object (one mapped task per object) and reference
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from airflow.sdk import DAG, Param, get_current_context, task
@@ -36,6 +37,13 @@ from crm_sync.runs import RunKind
 
 _ctx = RunContext.load()
 _objects = [m.object for m in _ctx.mappings.objects]
+
+def _lease(ctx: RunContext, holder: str, dry_run: bool) -> AbstractContextManager[None]:
+    """Renew the full-sync lock's lease while a task works (a dry run holds no lock)."""
+    if dry_run:
+        return nullcontext()
+    return locks.heartbeat(ctx.warehouse, holder, lease_seconds=ctx.settings.lock_lease_seconds)
+
 
 with DAG(**dag_arguments(
         _ctx.settings, dag_id="crm_full_sync", schedule=None, tags=["full_sync"], doc_md=__doc__,
@@ -64,8 +72,9 @@ with DAG(**dag_arguments(
         """Take the full-sync lock (not for a dry run); returns the objects to sync."""
         context = get_current_context()
         if not context["params"]["dry_run"]:
-            with RunContext.load().warehouse() as wh, airflow_outcome():
-                locks.acquire(wh, context["run_id"])
+            ctx = RunContext.load()
+            with ctx.warehouse() as wh, airflow_outcome():
+                locks.acquire(wh, context["run_id"], lease_seconds=ctx.settings.lock_lease_seconds)
         return objects
 
     @task(pool=SALESFORCE_POOL, map_index_template="{{ object_name }}", outlets=published_assets(_ctx.mappings))
@@ -73,7 +82,7 @@ with DAG(**dag_arguments(
         """Extract (Bulk, resumable), validate, load (and mirror), finalize one object."""
         context = get_current_context()
         params, ctx = context["params"], RunContext.load()
-        with airflow_outcome():
+        with airflow_outcome(), _lease(ctx, context["run_id"], params["dry_run"]):
             run_id = extract_full(ctx, object_name, dag_run_id=context["run_id"], mode=params["mode"],
                                   dry_run=params["dry_run"])
             return publish(ctx, run_id).as_xcom()
@@ -81,8 +90,10 @@ with DAG(**dag_arguments(
     @task(pool=SALESFORCE_POOL)
     def reference_data(objects: list[str]) -> dict[str, Any]:
         """Record owners and active picklist values; value-map gaps reported by name."""
-        return refresh_reference_data(RunContext.load(), objects,
-                                      dry_run=get_current_context()["params"]["dry_run"])
+        context, ctx = get_current_context(), RunContext.load()
+        dry_run = context["params"]["dry_run"]
+        with airflow_outcome(), _lease(ctx, context["run_id"], dry_run):
+            return refresh_reference_data(ctx, objects, dry_run=dry_run)
 
     @task
     def release_lock() -> None:

@@ -31,6 +31,7 @@ from crm_sync.salesforce.soql import (
     window_condition,
 )
 from crm_sync.schema_drift import alert_missing_fields, record_drift
+from crm_sync.sqlfiles import read_sql
 from crm_sync.staging import stage_rows
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,11 @@ def extract_changes(ctx: RunContext, object_name: str, *, dag_run_id: str | None
         window_start = None if watermark is None else watermark - timedelta(seconds=settings.lookback_seconds)
         run_id = runs.start_run(wh, object_name=mapping.object, kind=RunKind.DIFFERENTIAL, dag_run_id=dag_run_id,
                                 window_start=window_start, window_end=window_end, watermark_before=watermark)
+        abandoned = wh.execute(read_sql("extract/fail_abandoned_runs.sql"),
+                               {"object": mapping.object, "by": run_id}).rowcount
+        if abandoned:
+            log.warning("run %d: %d earlier %s run(s) never finished (their worker stopped): marked failed",
+                        run_id, abandoned, mapping.object)
         wh.commit()
         log.info("run %d: %s window [%s, %s)%s", run_id, mapping.object, window_start or "beginning",
                  window_end, "" if watermark else " (initial import: no watermark yet)")

@@ -67,6 +67,7 @@ class Settings:
     quarantine_min_rows: int
     staging_retention_days: int
     event_retention_days: int
+    lock_lease_seconds: int
     task_retries: int
     api_max_attempts: int
     api_retry_seconds: float
@@ -99,6 +100,7 @@ def load_settings() -> Settings:
         quarantine_min_rows=_int("CRM_SYNC_QUARANTINE_MIN_ROWS", 50, 0, 100_000_000),
         staging_retention_days=_int("CRM_SYNC_STAGING_RETENTION_DAYS", 7, 1, 3650),
         event_retention_days=_int("CRM_SYNC_EVENT_RETENTION_DAYS", 30, 1, 3650),
+        lock_lease_seconds=_int("CRM_SYNC_LOCK_LEASE_SECONDS", 600, 30, 86_400),
         task_retries=_int("CRM_SYNC_TASK_RETRIES", 3, 0, 20),
         api_max_attempts=_int("CRM_SYNC_API_MAX_ATTEMPTS", 5, 1, 20),
         api_retry_seconds=_float("CRM_SYNC_API_RETRY_SECONDS", 2.0, 0.0, 300.0),

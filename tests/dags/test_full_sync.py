@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import time
+
 import psycopg
+import pytest
 from airflow.utils.state import DagRunState
 
-from crm_sync import locks
+from crm_sync import locks, runs
 from crm_sync.context import RunContext
 from crm_sync.extract import extract_full
+from crm_sync.migrations import migrate
 from crm_sync.prepare import prepare_object
 from crm_sync.publish import publish
+from crm_sync.runs import RunKind, RunStatus
 
 
 def test_mirror_archives_records_deleted_and_purged_in_salesforce(sync_stack, assert_balanced) -> None:
@@ -155,6 +160,7 @@ def test_lock_is_not_taken_twice(sync_stack) -> None:
     with psycopg.connect(sync_stack.databases.warehouse) as conn:
         conn.execute("SELECT 1")
     with RunContext.load().warehouse() as wh:
+        migrate(wh, "warehouse")
         locks.acquire(wh, "manual__first")
         try:
             try:
@@ -166,3 +172,46 @@ def test_lock_is_not_taken_twice(sync_stack) -> None:
             locks.acquire(wh, "manual__first")  # the holder may take it again (task retry)
         finally:
             assert locks.release(wh, "manual__first")
+
+
+def test_a_lock_whose_holder_died_expires_and_is_taken_over(sync_stack) -> None:
+    ctx = RunContext.load()
+    with ctx.warehouse() as wh:
+        migrate(wh, "warehouse")
+        locks.acquire(wh, "manual__killed", lease_seconds=60)
+        dead_run = runs.start_run(wh, object_name="Contact", kind=RunKind.FULL, dag_run_id="manual__killed")
+        wh.commit()
+        with pytest.raises(locks.LockHeld, match="manual__killed"):
+            locks.acquire(wh, "manual__next", lease_seconds=60)
+        # The holder's worker was killed: nothing renews its lease any more.
+        wh.execute("UPDATE crm_sync.locks SET heartbeat_at = now() - interval '61 seconds'")
+        wh.commit()
+        assert locks.lock_holder(wh) is None  # differentials run again
+        locks.acquire(wh, "manual__next", lease_seconds=60)
+        assert locks.lock_holder(wh) == "manual__next"
+        dead = runs.get_run(wh, dead_run)
+        assert dead.status is RunStatus.FAILED and "worker stopped" in (dead.error or "")
+        assert locks.release(wh, "manual__next")
+
+
+def test_a_heartbeat_keeps_the_lease_alive(sync_stack) -> None:
+    ctx = RunContext.load()
+    with ctx.warehouse() as wh:
+        migrate(wh, "warehouse")
+    with locks.heartbeat(ctx.warehouse, "manual__alive", lease_seconds=30):
+        with ctx.warehouse() as wh:
+            wh.execute("UPDATE crm_sync.locks SET heartbeat_at = now() - interval '15 seconds'")
+            wh.commit()
+            deadline = time.monotonic() + 15
+            while locks.lock_holder(wh) == "manual__alive" and time.monotonic() < deadline:
+                renewed = wh.execute("SELECT heartbeat_at > now() - interval '5 seconds' FROM crm_sync.locks"
+                                     ).fetchone()
+                wh.commit()
+                if renewed and renewed[0]:
+                    break
+                time.sleep(0.5)
+            assert locks.lock_holder(wh) == "manual__alive"
+            with pytest.raises(locks.LockHeld):
+                locks.acquire(wh, "manual__other", lease_seconds=30)
+    with ctx.warehouse() as wh:
+        assert locks.release(wh, "manual__alive")
