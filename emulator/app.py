@@ -23,6 +23,7 @@ from emulator.dml import Dml, DmlError
 from emulator.faults import Faults
 from emulator.mutations import ChangeGenerator
 from emulator.routes_admin import AdminRoutes
+from emulator.routes_bulk1 import Bulk1Routes, is_async_path
 from emulator.routes_bulk2 import Bulk2Routes, job_error
 from emulator.routes_rest import RestRoutes, dml_error, soql_error
 from emulator.snapshots import Snapshots
@@ -86,6 +87,7 @@ class EmulatorApp:
         self.mutations = ChangeGenerator(self.store, self.dml)
         self.rest = RestRoutes(self)
         self.bulk = Bulk2Routes(self)
+        self.bulk1 = Bulk1Routes(self)
         self.admin = AdminRoutes(self)
         self.routes = self._api_routes()
         self.admin_routes = self._admin_routes()
@@ -153,6 +155,8 @@ class EmulatorApp:
             return self._with_limit_info(self.rest.versions(req, None))  # type: ignore[arg-type]
         if path.startswith("/services/data/"):
             return self._with_limit_info(self._api(req))
+        if is_async_path(path):
+            return self.bulk1(req)
         return error_response(404, "NOT_FOUND", "The requested resource does not exist")
 
     def _with_limit_info(self, response: Response) -> Response:
@@ -251,6 +255,7 @@ class EmulatorApp:
         self.cursors.purge_idle(self.config.cursor_idle_s)
         self.bulk_results.purge_idle(self.config.job_retention_s)
         self.jobs.purge_expired(self.config.job_retention_s)
+        self.bulk1.jobs.purge_expired(self.config.job_retention_s)
 
     def close(self) -> None:
         """Persist counters and close the database."""

@@ -75,7 +75,7 @@ class BulkJobs:
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._jobs: dict[str, dict[str, Any]] = {}
-        for job_id, info in app.store.conn().execute("SELECT id, info FROM _jobs"):
+        for job_id, info in app.store.conn().execute("SELECT id, info FROM _jobs WHERE kind != 'Bulk1'"):
             self._jobs[job_id] = json.loads(info)
 
     # -- bookkeeping -----------------------------------------------------------------------------
