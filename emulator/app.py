@@ -21,6 +21,7 @@ from emulator.bulk2 import BulkJobs, JobError
 from emulator.config import ServerConfig
 from emulator.dml import Dml, DmlError
 from emulator.faults import Faults
+from emulator.identity import IDENTITY_PATH, USERINFO_PATH, IdentityRoutes
 from emulator.mutations import ChangeGenerator
 from emulator.routes_admin import AdminRoutes
 from emulator.routes_bulk1 import Bulk1Routes, is_async_path
@@ -88,6 +89,7 @@ class EmulatorApp:
         self.rest = RestRoutes(self)
         self.bulk = Bulk2Routes(self)
         self.bulk1 = Bulk1Routes(self)
+        self.identity = IdentityRoutes(self)
         self.admin = AdminRoutes(self)
         self.routes = self._api_routes()
         self.admin_routes = self._admin_routes()
@@ -103,6 +105,7 @@ class EmulatorApp:
             _route("/sobjects/?", get=("describe_global", rest.describe_global)),
             _route("/sobjects/([^/]+)/describe/?", get=("describe", rest.describe)),
             _route("/sobjects/([^/]+)/(updated|deleted)/?", get=("replication", self._replication)),
+            _route("/sobjects/([^/]+)/describe/([^/]+)(?:/[^/]+)?/?", get=("describe", rest.describe_part)),
             _route("/sobjects/([^/]+)/?", get=("describe", rest.sobject_info), post=("sobject_create", rest.create)),
             _route("/sobjects/([^/]+)/([^/]+)/?", get=("sobject_read", rest.get),
                    patch=("sobject_update", rest.update), delete=("sobject_delete", rest.delete)),
@@ -132,7 +135,8 @@ class EmulatorApp:
             ("GET", r"health", a.health), ("GET", r"stats", a.stats), ("POST", r"stats/reset", a.reset_stats),
             ("POST", r"api-usage", a.api_usage), ("GET", r"faults", a.get_faults), ("POST", r"faults", a.set_faults),
             ("DELETE", r"faults", a.clear_faults), ("POST", r"sessions/expire", a.expire_sessions),
-            ("POST", r"mutate", a.mutate), ("POST", r"convert-lead", a.convert_lead),
+            ("POST", r"mutate", a.mutate),
+            ("POST", r"clock", a.clock), ("POST", r"refresh-tokens", a.refresh_token), ("POST", r"convert-lead", a.convert_lead),
             ("POST", r"records/([^/]+)", a.insert), ("GET", r"records/([^/]+)/([^/]+)", a.get),
             ("PATCH", r"records/([^/]+)/([^/]+)", a.update), ("DELETE", r"records/([^/]+)/([^/]+)", a.delete),
             ("POST", r"records/([^/]+)/([^/]+)/undelete", a.undelete),
@@ -150,6 +154,11 @@ class EmulatorApp:
             return self._soap_login(req, _SOAP_LOGIN.search(path).group(1))  # type: ignore[union-attr]
         if req.method == "POST" and _OAUTH_TOKEN.search(path):
             return self._oauth(req)
+        if req.method in ("GET", "POST") and USERINFO_PATH.search(path):
+            return self.identity.userinfo(req)
+        found = IDENTITY_PATH.match(path)
+        if found and req.method in ("GET", "POST"):
+            return self.identity.identity(req, found.group(1), found.group(2))
         if re.match(r"^/services/data/?$", path):
             self.accounting.count_anyway("versions")
             return self._with_limit_info(self.rest.versions(req, None))  # type: ignore[arg-type]

@@ -267,6 +267,9 @@ class _Compiler:
         ref = self.obj.relationship(parts[0])
         if ref is None:
             raise self.err("INVALID_FIELD", _BAD_RELATION.format(name=parts[0]), pos)
+        if len(ref.reference_to) > 1:
+            raise self.err("INVALID_FIELD", f"polymorphic relationship '{ref.relationship_name}' is not supported "
+                           f"by the emulator: select {ref.name} instead", pos)
         parent = get_object(ref.reference_to[0])
         assert parent is not None
         fdef = parent.field(parts[1])
