@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 from emulator.accounting import ApiAccounting
 from emulator.auth import Credentials, LoginService, Sessions
 from emulator.bulk2 import BulkJobs, JobError
+from emulator.composite import CompositeRoutes
 from emulator.config import ServerConfig
 from emulator.dml import Dml, DmlError
 from emulator.faults import Faults
@@ -90,6 +91,7 @@ class EmulatorApp:
         self.bulk = Bulk2Routes(self)
         self.bulk1 = Bulk1Routes(self)
         self.identity = IdentityRoutes(self)
+        self.composite = CompositeRoutes(self)
         self.admin = AdminRoutes(self)
         self.routes = self._api_routes()
         self.admin_routes = self._admin_routes()
@@ -98,8 +100,16 @@ class EmulatorApp:
     # -- route tables ----------------------------------------------------------------------------
 
     def _api_routes(self) -> list[Route]:
-        rest, bulk = self.rest, self.bulk
+        rest, bulk, comp = self.rest, self.bulk, self.composite
         return [
+            _route("/composite/?", post=("composite", comp.composite)),
+            _route("/composite/batch/?", post=("composite_batch", comp.batch)),
+            _route("/composite/sobjects/?", post=("composite_sobjects", comp.create),
+                   patch=("composite_sobjects", comp.update), delete=("composite_sobjects", comp.delete)),
+            _route("/composite/sobjects/([^/]+)/?", get=("composite_sobjects", comp.retrieve),
+                   post=("composite_sobjects", comp.retrieve)),
+            _route("/composite/sobjects/([^/]+)/([^/]+)/?", patch=("composite_sobjects", comp.upsert)),
+            _route("/search/?", get=("search", rest.search)),
             _route("/?", get=("resources", rest.resources)),
             _route("/limits/?", get=("limits", rest.limits)),
             _route("/sobjects/?", get=("describe_global", rest.describe_global)),
@@ -221,6 +231,16 @@ class EmulatorApp:
             return error_response(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable (emulated fault)")
         if status == 500:
             return error_response(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred (emulated fault)")
+        return self.dispatch_route(req, matched)
+
+    def dispatch_route(self, req: Request, matched: tuple[Route, re.Match[str]] | None = None) -> Response:
+        """Run the REST handler of an authenticated, counted request (composite sub-requests come here too)."""
+        if matched is None:
+            for route in self.routes:
+                found = route.pattern.match(req.raw_path)
+                if found:
+                    matched = (route, found)
+                    break
         if matched is None:
             return error_response(404, "NOT_FOUND", "The requested resource does not exist")
         route, found = matched

@@ -284,7 +284,7 @@ class Bulk1Jobs:
         if compiled.obj.name != info["object"]:
             raise SoqlError("InvalidBatch", f"The query object {compiled.obj.name} does not match the job's "
                             f"object {info['object']}")
-        if compiled.count is not None or getattr(compiled, "groups", None):
+        if compiled.count is not None or compiled.groups:
             raise SoqlError("InvalidBatch", "Aggregate Relationships not supported in Batch Query")
         if compiled.query.offset:
             raise SoqlError("InvalidBatch", "OFFSET is not supported in Bulk Query")

@@ -164,7 +164,7 @@ class BulkJobs:
             compiled = compile_query(parse(text), include_deleted=operation == "queryAll")
         except SoqlError as exc:
             raise JobError(400, exc.code, exc.message) from None
-        if compiled.count is not None:
+        if compiled.count is not None or compiled.groups:
             raise JobError(400, "API_ERROR", "Aggregate queries are not supported by the Bulk API")
         if any(c.fdef.type == "address" for c in compiled.columns):
             raise JobError(400, "API_ERROR", "FeatureNotEnabled: Selecting compound data not supported in Bulk Query")

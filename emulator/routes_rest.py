@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 MAX_UPDATED_IDS = 600_000
 REPLICATION_DAYS = 30
+MAX_AGGREGATE_ROWS = 2000
 FINISHED_CURSOR_GRACE_S = 120.0
 
 
@@ -119,6 +120,14 @@ class RestRoutes:
         except SoqlError as exc:
             return soql_error(exc)
         conn = self.app.store.conn()
+        if compiled.groups or compiled.aggregates:
+            sql, params = compiled.group_sql()
+            rows = conn.execute(sql, params).fetchmany(MAX_AGGREGATE_ROWS + 1)
+            if len(rows) > MAX_AGGREGATE_ROWS:
+                return error_response(400, "MALFORMED_QUERY", "Aggregate query has too many rows for direct "
+                                      "assignment, use FOR loop")
+            records = [compiled.aggregate_record(row) for row in rows]
+            return json_response(200, {"totalSize": len(records), "done": True, "records": records})
         if compiled.count is not None:
             sql, params = compiled.count_sql()
             total = conn.execute(sql, params).fetchone()[0]
@@ -168,6 +177,18 @@ class RestRoutes:
         response = json_response(200, body)
         response.drop = self.app.faults.drop_page()
         return response
+
+    def search(self, req: Request, m: RouteMatch) -> Response:
+        """``GET search?q=FIND {…} RETURNING …``: SOSL."""
+        from emulator.sosl import SoslError, run_search
+
+        text = req.param("q")
+        if not text:
+            return error_response(400, "MALFORMED_SEARCH", "A search string parameter q is required")
+        try:
+            return json_response(200, run_search(self.app.store.conn(), text, m.version))
+        except SoslError as exc:
+            return error_response(400, exc.code, exc.message)
 
     # -- replication -----------------------------------------------------------------------------
 
