@@ -97,7 +97,7 @@ def _decode(response: Response) -> Any:
 
 def _lookup(answers: dict[str, Any], ref: str, path: str) -> Any:
     if ref not in answers:
-        raise KeyError(ref)
+        raise KeyError(f"{ref}{path}")
     value = answers[ref]
     for step in re.findall(r"\.([A-Za-z0-9_]+)|\[(\d+)\]", path):
         key, index = step
