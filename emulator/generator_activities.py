@@ -38,6 +38,26 @@ DESCRIPTIONS = ("Met at the booth; interested in the Pro plan.\nAsked for a foll
                 "Champion left the company; find a new contact.")
 
 
+_START = datetime(2022, 1, 1)
+_DAYS = 1096
+_DAY_TEXT = [(_START + timedelta(days=i)).date().isoformat() for i in range(_DAYS)]
+_DAY_INDEX = {text: i for i, text in enumerate(_DAY_TEXT)}
+
+
+def _stamp(rng: random.Random, day: int) -> str:
+    second = int(rng.random() * 86400)
+    return (f"{_DAY_TEXT[min(day, _DAYS - 1)]}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}."
+            f"{int(rng.random() * 1000):03d}Z")
+
+
+def _after(rng: random.Random, stamp: str, max_days: int) -> tuple[str, int]:
+    """A stamp up to ``max_days`` days after ``stamp`` (at most 2024-12-31), and its day number."""
+    day = _DAY_INDEX.get(stamp[:10], 0) + int(rng.random() * max_days)
+    day = min(day, _DAYS - 1)
+    later = _stamp(rng, day)
+    return (later, day) if later >= stamp else (stamp, day)
+
+
 def _seed_day(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp[:19])
 
@@ -89,8 +109,8 @@ def _task_rows(rng: random.Random, total: int, contacts: list[tuple[Any, ...]], 
     make = IdFactory("00T")
     for rid in range(1, total + 1):
         person = _who(rng, contacts, leads)
-        created = _later(rng, person[2], 400)
-        modified = _later(rng, created, 30)
+        created, _day = _after(rng, person[2], 400)
+        modified, _day = _after(rng, created, 30)
         subject = TASK_SUBJECTS[int(rng.random() * len(TASK_SUBJECTS))]
         status = TASK_STATUSES[int(rng.random() * len(TASK_STATUSES))]
         is_email = subject.startswith("Email:")
@@ -111,13 +131,15 @@ def _event_rows(rng: random.Random, total: int, contacts: list[tuple[Any, ...]],
     make = IdFactory("00U")
     for rid in range(1, total + 1):
         person = _who(rng, contacts, leads)
-        created = _later(rng, person[2], 400)
-        start = _seed_day(_later(rng, created, 20)).replace(minute=0 if rng.random() < 0.5 else 30, second=0)
+        created, day = _after(rng, person[2], 400)
+        start_day = min(day + int(rng.random() * 20), _DAYS - 1)
         all_day = rng.random() < 0.1
         minutes = 1440 if all_day else (30, 45, 60, 60, 90)[int(rng.random() * 5)]
+        first = 0 if all_day else (8 * 60 + 30 * int(rng.random() * 18))
+        start = _START + timedelta(days=start_day, minutes=first)
         end = start + timedelta(minutes=minutes)
         deleted = rng.random() < 0.01
-        modified = _later(rng, created, 10)
+        modified, _day = _after(rng, created, 10)
         yield (rid, make(rid), person[3], person[0] if rng.random() < 0.95 else None,
                whats[int(rng.random() * len(whats))] if whats and rng.random() < 0.3 else None,
                EVENT_SUBJECTS[int(rng.random() * len(EVENT_SUBJECTS))], start.strftime("%Y-%m-%dT%H:%M:00.000Z"),

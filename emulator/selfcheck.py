@@ -61,6 +61,42 @@ def _report(step: str, records: int, seconds: float, **extra: Any) -> dict[str, 
     return row
 
 
+def _bulk1_steps(sf: Any, url: str, expected: int, expected_all: int, rss: _PeakRss) -> bool:
+    """Bulk API 1.0: a CSV queryAll job streamed result set by result set, then ``sf.bulk`` JSON query."""
+    import requests
+
+    headers = {"X-SFDC-Session": sf.session_id, "Content-Type": "application/json"}
+    base = f"{url}/services/async/{sf.sf_version}/job"
+    t0 = time.monotonic()
+    job = requests.post(base, json={"operation": "queryAll", "object": "Contact", "contentType": "CSV"},
+                        headers=headers, timeout=600).json()["id"]
+    batch = requests.post(f"{base}/{job}/batch", data=f"SELECT {CONTACT_FIELDS} FROM Contact",
+                          headers={**headers, "Content-Type": "text/csv"}, timeout=600)
+    batch_id = batch.text.split("<id>", 1)[1].split("</id>", 1)[0]
+    created = time.monotonic() - t0
+    listing = requests.get(f"{base}/{job}/batch/{batch_id}/result", headers=headers, timeout=600).text
+    result_ids = [part.split("</result>", 1)[0] for part in listing.split("<result>")[1:]]
+    t1 = time.monotonic()
+    lines = 0
+    for result_id in result_ids:
+        with requests.get(f"{base}/{job}/batch/{batch_id}/result/{result_id}", headers=headers, stream=True,
+                          timeout=600) as response:
+            response.raise_for_status()
+            for chunk in response.iter_content(1 << 20):
+                lines += chunk.count(b"\n")
+    served = lines - len(result_ids)  # one header row per result set (no value spans lines here)
+    download = time.monotonic() - t1
+    _report("bulk1_csv_results_download", served, download, batch_snapshot_s=round(created, 2),
+            result_sets=len(result_ids), expected=expected_all, match=served == expected_all,
+            server_peak_rss_mb=rss.take())
+    t0 = time.monotonic()
+    count = sum(len(chunk) for chunk in sf.bulk.Contact.query(f"SELECT {CONTACT_FIELDS} FROM Contact",
+                                                              lazy_operation=True, wait=0))
+    _report("bulk1_json_query", count, time.monotonic() - t0, expected=expected, match=count == expected,
+            note="sf.bulk via simple-salesforce, client JSON parsing included", server_peak_rss_mb=rss.take())
+    return served == expected_all and count == expected
+
+
 def run_selfcheck(records: int, seed: int, keep: Path | None, ingest: int) -> int:
     """Run the check; returns 0 when every count matched."""
     from simple_salesforce import Salesforce
@@ -130,6 +166,8 @@ def run_selfcheck(records: int, seed: int, keep: Path | None, ingest: int) -> in
         _report("bulk2_results_download", served, pages_seconds, job_snapshot_s=round(created, 2),
                 server_peak_rss_mb=rss.take())
         ok &= served == expected
+
+        ok &= _bulk1_steps(sf, emu.url, expected, expected_all, rss)
 
         t0 = time.monotonic()
         summary = admin.mutate(changes=1000, seed=seed)
