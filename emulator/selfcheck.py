@@ -61,6 +61,12 @@ def _report(step: str, records: int, seconds: float, **extra: Any) -> dict[str, 
     return row
 
 
+def _cpu(rss: _PeakRss) -> float:
+    """CPU seconds (user + system) the server process has used so far."""
+    times = rss.process.cpu_times()
+    return times.user + times.system
+
+
 def _bulk1_steps(sf: Any, url: str, expected: int, expected_all: int, rss: _PeakRss) -> bool:
     """Bulk API 1.0: a CSV queryAll job streamed result set by result set, then ``sf.bulk`` JSON query."""
     import requests
@@ -77,6 +83,7 @@ def _bulk1_steps(sf: Any, url: str, expected: int, expected_all: int, rss: _Peak
     listing = requests.get(f"{base}/{job}/batch/{batch_id}/result", headers=headers, timeout=600).text
     result_ids = [part.split("</result>", 1)[0] for part in listing.split("<result>")[1:]]
     t1 = time.monotonic()
+    cpu0, client0 = _cpu(rss), time.process_time()
     lines = 0
     for result_id in result_ids:
         with requests.get(f"{base}/{job}/batch/{batch_id}/result/{result_id}", headers=headers, stream=True,
@@ -86,13 +93,20 @@ def _bulk1_steps(sf: Any, url: str, expected: int, expected_all: int, rss: _Peak
                 lines += chunk.count(b"\n")
     served = lines - len(result_ids)  # one header row per result set (no value spans lines here)
     download = time.monotonic() - t1
+    server_cpu, client_cpu = _cpu(rss) - cpu0, time.process_time() - client0
     _report("bulk1_csv_results_download", served, download, batch_snapshot_s=round(created, 2),
+            server_cpu_s=round(server_cpu, 2), client_cpu_s=round(client_cpu, 2),
+            records_per_server_cpu_s=round(served / server_cpu) if server_cpu > 0 else None,
             result_sets=len(result_ids), expected=expected_all, match=served == expected_all,
             server_peak_rss_mb=rss.take())
     t0 = time.monotonic()
+    cpu0 = _cpu(rss)
     count = sum(len(chunk) for chunk in sf.bulk.Contact.query(f"SELECT {CONTACT_FIELDS} FROM Contact",
                                                               lazy_operation=True, wait=0))
+    server_cpu = _cpu(rss) - cpu0
     _report("bulk1_json_query", count, time.monotonic() - t0, expected=expected, match=count == expected,
+            server_cpu_s=round(server_cpu, 2),
+            records_per_server_cpu_s=round(count / server_cpu) if server_cpu > 0 else None,
             note="sf.bulk via simple-salesforce, client JSON parsing included", server_peak_rss_mb=rss.take())
     return served == expected_all and count == expected
 
@@ -147,6 +161,7 @@ def run_selfcheck(records: int, seed: int, keep: Path | None, ingest: int) -> in
         created = time.monotonic() - t0
         locator, served = "", 0
         t1 = time.monotonic()
+        cpu0 = _cpu(rss)
         session = sf.session
         url = f"{emu.url}/services/data/v{sf.sf_version}/jobs/query/{job['id']}/results"
         while True:
@@ -163,7 +178,10 @@ def run_selfcheck(records: int, seed: int, keep: Path | None, ingest: int) -> in
             if locator in ("", "null"):
                 break
         pages_seconds = time.monotonic() - t1
+        server_cpu = _cpu(rss) - cpu0
         _report("bulk2_results_download", served, pages_seconds, job_snapshot_s=round(created, 2),
+                server_cpu_s=round(server_cpu, 2),
+                records_per_server_cpu_s=round(served / server_cpu) if server_cpu > 0 else None,
                 server_peak_rss_mb=rss.take())
         ok &= served == expected
 
