@@ -1,5 +1,5 @@
-"""``selfcheck``: seed a temporary org, read Contact fully over REST paging and Bulk 2.0 with
-simple-salesforce, check the counts, write through a Bulk 2.0 ingest job, print timings.
+"""``selfcheck``: seed a temporary org, read Contact fully over REST paging, Bulk 2.0 and Bulk 1.0
+with simple-salesforce, check the counts, write through a Bulk 2.0 ingest job, print timings.
 
 Run ``python -m emulator selfcheck --records 1000000`` for the figures in the README.
 """
