@@ -17,8 +17,14 @@ def test_composite_references_and_query(sf, admin):
          "referenceId": "found"},
         {"method": "PATCH", "url": f"{V}/sobjects/Account/@{{acct.id}}", "referenceId": "rename",
          "body": {"Website": "https://composite.example.com"}},
+        {"method": "GET", "url": f"{V}/query?q=SELECT+Id+FROM+Contact", "referenceId": "everyone"},
     ]})["compositeResponse"]
-    assert [r["httpStatusCode"] for r in answer] == [201, 201, 200, 204]
+    assert [r["httpStatusCode"] for r in answer] == [201, 201, 200, 204, 200]
+    first_page = answer[4]["body"]
+    assert first_page["done"] is False and len(first_page["records"]) == 2000
+    rest = sf.query_more(first_page["nextRecordsUrl"], identifier_is_url=True)
+    # the cursor holds what was committed before this request: everyone but the Contact created above
+    assert len(first_page["records"]) + len(rest["records"]) == first_page["totalSize"] == admin.count("Contact") - 1
     account_id = answer[0]["body"]["id"]
     assert answer[0]["httpHeaders"]["Location"] == f"{V}/sobjects/Account/{account_id}"
     assert answer[2]["body"]["records"][0]["AccountId"] == account_id
