@@ -62,7 +62,7 @@ class ApiAccounting:
             self.by_kind[kind] += 1
             if kind == "bulk2_query":
                 self.bulk2_query_jobs += 1
-            elif kind == "bulk2_ingest":
+            elif kind in ("bulk2_ingest", "bulk1_batch_create"):
                 self.ingest_jobs += 1
             self._dirty = True
             return True

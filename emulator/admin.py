@@ -106,6 +106,14 @@ class AdminClient:
         """Invalidate every session now; clients get ``401 INVALID_SESSION_ID`` and must log in again."""
         return self._call("POST", "sessions/expire")
 
+    def set_clock_offset(self, seconds: float) -> dict:
+        """Shift the server's record clock by ``seconds`` (0 puts it back); returns the new server time."""
+        return self._call("POST", "clock", {"offset_seconds": seconds})
+
+    def issue_refresh_token(self) -> str:
+        """A refresh token for the API user (the password grant, as on Salesforce, returns none)."""
+        return self._call("POST", "refresh-tokens")["refresh_token"]
+
     # -- org activity ---------------------------------------------------------------------------
 
     def mutate(self, changes: int = 100, seed: int | None = None) -> dict:

@@ -18,11 +18,14 @@ from urllib.parse import parse_qs
 from emulator.accounting import ApiAccounting
 from emulator.auth import Credentials, LoginService, Sessions
 from emulator.bulk2 import BulkJobs, JobError
+from emulator.composite import CompositeRoutes
 from emulator.config import ServerConfig
 from emulator.dml import Dml, DmlError
 from emulator.faults import Faults
+from emulator.identity import IDENTITY_PATH, USERINFO_PATH, IdentityRoutes
 from emulator.mutations import ChangeGenerator
 from emulator.routes_admin import AdminRoutes
+from emulator.routes_bulk1 import Bulk1Routes, is_async_path
 from emulator.routes_bulk2 import Bulk2Routes, job_error
 from emulator.routes_rest import RestRoutes, dml_error, soql_error
 from emulator.snapshots import Snapshots
@@ -86,6 +89,9 @@ class EmulatorApp:
         self.mutations = ChangeGenerator(self.store, self.dml)
         self.rest = RestRoutes(self)
         self.bulk = Bulk2Routes(self)
+        self.bulk1 = Bulk1Routes(self)
+        self.identity = IdentityRoutes(self)
+        self.composite = CompositeRoutes(self)
         self.admin = AdminRoutes(self)
         self.routes = self._api_routes()
         self.admin_routes = self._admin_routes()
@@ -94,13 +100,22 @@ class EmulatorApp:
     # -- route tables ----------------------------------------------------------------------------
 
     def _api_routes(self) -> list[Route]:
-        rest, bulk = self.rest, self.bulk
+        rest, bulk, comp = self.rest, self.bulk, self.composite
         return [
+            _route("/composite/?", post=("composite", comp.composite)),
+            _route("/composite/batch/?", post=("composite_batch", comp.batch)),
+            _route("/composite/sobjects/?", post=("composite_sobjects", comp.create),
+                   patch=("composite_sobjects", comp.update), delete=("composite_sobjects", comp.delete)),
+            _route("/composite/sobjects/([^/]+)/?", get=("composite_sobjects", comp.retrieve),
+                   post=("composite_sobjects", comp.retrieve)),
+            _route("/composite/sobjects/([^/]+)/([^/]+)/?", patch=("composite_sobjects", comp.upsert)),
+            _route("/search/?", get=("search", rest.search)),
             _route("/?", get=("resources", rest.resources)),
             _route("/limits/?", get=("limits", rest.limits)),
             _route("/sobjects/?", get=("describe_global", rest.describe_global)),
             _route("/sobjects/([^/]+)/describe/?", get=("describe", rest.describe)),
             _route("/sobjects/([^/]+)/(updated|deleted)/?", get=("replication", self._replication)),
+            _route("/sobjects/([^/]+)/describe/([^/]+)(?:/[^/]+)?/?", get=("describe", rest.describe_part)),
             _route("/sobjects/([^/]+)/?", get=("describe", rest.sobject_info), post=("sobject_create", rest.create)),
             _route("/sobjects/([^/]+)/([^/]+)/?", get=("sobject_read", rest.get),
                    patch=("sobject_update", rest.update), delete=("sobject_delete", rest.delete)),
@@ -130,7 +145,8 @@ class EmulatorApp:
             ("GET", r"health", a.health), ("GET", r"stats", a.stats), ("POST", r"stats/reset", a.reset_stats),
             ("POST", r"api-usage", a.api_usage), ("GET", r"faults", a.get_faults), ("POST", r"faults", a.set_faults),
             ("DELETE", r"faults", a.clear_faults), ("POST", r"sessions/expire", a.expire_sessions),
-            ("POST", r"mutate", a.mutate), ("POST", r"convert-lead", a.convert_lead),
+            ("POST", r"mutate", a.mutate),
+            ("POST", r"clock", a.clock), ("POST", r"refresh-tokens", a.refresh_token), ("POST", r"convert-lead", a.convert_lead),
             ("POST", r"records/([^/]+)", a.insert), ("GET", r"records/([^/]+)/([^/]+)", a.get),
             ("PATCH", r"records/([^/]+)/([^/]+)", a.update), ("DELETE", r"records/([^/]+)/([^/]+)", a.delete),
             ("POST", r"records/([^/]+)/([^/]+)/undelete", a.undelete),
@@ -148,11 +164,18 @@ class EmulatorApp:
             return self._soap_login(req, _SOAP_LOGIN.search(path).group(1))  # type: ignore[union-attr]
         if req.method == "POST" and _OAUTH_TOKEN.search(path):
             return self._oauth(req)
+        if req.method in ("GET", "POST") and USERINFO_PATH.search(path):
+            return self.identity.userinfo(req)
+        found = IDENTITY_PATH.match(path)
+        if found and req.method in ("GET", "POST"):
+            return self.identity.identity(req, found.group(1), found.group(2))
         if re.match(r"^/services/data/?$", path):
             self.accounting.count_anyway("versions")
             return self._with_limit_info(self.rest.versions(req, None))  # type: ignore[arg-type]
         if path.startswith("/services/data/"):
             return self._with_limit_info(self._api(req))
+        if is_async_path(path):
+            return self.bulk1(req)
         return error_response(404, "NOT_FOUND", "The requested resource does not exist")
 
     def _with_limit_info(self, response: Response) -> Response:
@@ -208,6 +231,16 @@ class EmulatorApp:
             return error_response(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable (emulated fault)")
         if status == 500:
             return error_response(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred (emulated fault)")
+        return self.dispatch_route(req, matched)
+
+    def dispatch_route(self, req: Request, matched: tuple[Route, re.Match[str]] | None = None) -> Response:
+        """Run the REST handler of an authenticated, counted request (composite sub-requests come here too)."""
+        if matched is None:
+            for route in self.routes:
+                found = route.pattern.match(req.raw_path)
+                if found:
+                    matched = (route, found)
+                    break
         if matched is None:
             return error_response(404, "NOT_FOUND", "The requested resource does not exist")
         route, found = matched
@@ -251,6 +284,7 @@ class EmulatorApp:
         self.cursors.purge_idle(self.config.cursor_idle_s)
         self.bulk_results.purge_idle(self.config.job_retention_s)
         self.jobs.purge_expired(self.config.job_retention_s)
+        self.bulk1.jobs.purge_expired(self.config.job_retention_s)
 
     def close(self) -> None:
         """Persist counters and close the database."""

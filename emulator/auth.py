@@ -191,7 +191,7 @@ class LoginService:
                                               f"{instance}/id/{ORG_ID}/{user_id}{issued}".encode(),
                                               hashlib.sha256).digest()).decode()
         body = {"access_token": token, "instance_url": instance, "id": f"{instance}/id/{ORG_ID}/{user_id}",
-                "token_type": "Bearer", "issued_at": issued, "signature": signature, "scope": "api refresh_token"}
+                "token_type": "Bearer", "issued_at": issued, "signature": signature, "scope": "api"}
         if refresh:
             body["refresh_token"] = refresh
         return body
@@ -217,7 +217,7 @@ class LoginService:
                     and creds.password_ok(form.get("password", ""), allow_bare=True)):
                 return 400, bad_grant
             token = self.sessions.create(API_USER_ID, "oauth-password")
-            return 200, self._token_response(host, API_USER_ID, token, self.sessions.create_refresh_token(API_USER_ID))
+            return 200, self._token_response(host, API_USER_ID, token)
         if grant == "client_credentials":
             if not creds.client_ok(client_id, client_secret):
                 return 400, {"error": "invalid_client", "error_description": "invalid client credentials"}

@@ -75,7 +75,7 @@ class BulkJobs:
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._jobs: dict[str, dict[str, Any]] = {}
-        for job_id, info in app.store.conn().execute("SELECT id, info FROM _jobs"):
+        for job_id, info in app.store.conn().execute("SELECT id, info FROM _jobs WHERE kind != 'Bulk1'"):
             self._jobs[job_id] = json.loads(info)
 
     # -- bookkeeping -----------------------------------------------------------------------------
@@ -164,7 +164,7 @@ class BulkJobs:
             compiled = compile_query(parse(text), include_deleted=operation == "queryAll")
         except SoqlError as exc:
             raise JobError(400, exc.code, exc.message) from None
-        if compiled.count is not None:
+        if compiled.count is not None or compiled.groups:
             raise JobError(400, "API_ERROR", "Aggregate queries are not supported by the Bulk API")
         if any(c.fdef.type == "address" for c in compiled.columns):
             raise JobError(400, "API_ERROR", "FeatureNotEnabled: Selecting compound data not supported in Bulk Query")

@@ -188,8 +188,8 @@ class Dml:
             fdef = obj.field(name)
             if fdef is None or fdef.type != "reference" or value is None:
                 continue
-            target = OBJECTS[fdef.reference_to[0]]
-            if object_for_id(value) is not target:
+            target = object_for_id(value)
+            if target is None or target.name not in fdef.reference_to:
                 raise DmlError("FIELD_INTEGRITY_EXCEPTION", f"{fdef.label}: id value of incorrect type: {value}",
                                [fdef.name])
             cols = "IsDeleted, IsActive" if target.name == "User" else "IsDeleted, 1"
@@ -226,6 +226,18 @@ class Dml:
                 changes["Probability"] = float(stage.probability)
         if obj.name == "CampaignMember" and (creating or "Status" in changes):
             changes["HasResponded"] = int(merged.get("Status") == "Responded")
+        if obj.name == "Task" and (creating or "Status" in changes):
+            changes["IsClosed"] = int(merged.get("Status") == "Completed")
+        if obj.name == "Event" and (creating or "StartDateTime" in changes or "EndDateTime" in changes):
+            start, end = merged.get("StartDateTime"), merged.get("EndDateTime")
+            if start and end:
+                if end < start:
+                    raise DmlError("FIELD_INTEGRITY_EXCEPTION", "End Date Time: End time can't be before start "
+                                   "time", ["EndDateTime"])
+                first, last = parse_datetime(start), parse_datetime(end)
+                assert first is not None and last is not None
+                changes["DurationInMinutes"] = int((last[0] - first[0]).total_seconds() // 60)
+                changes["ActivityDate"] = start[:10]
 
     def _row(self, conn: sqlite3.Connection, obj: ObjectDef, record_id: str) -> dict[str, Any] | None:
         cur = conn.execute(f"SELECT * FROM {quote_ident(obj.name)} WHERE Id = ?", (record_id,))

@@ -1,7 +1,8 @@
 """Seed a fresh org: deterministic for a given number of Contacts and seed.
 
 Proportions for N Contacts: Users 25, Accounts N/10, Leads N/4, Opportunities N/10,
-Campaigns max(5, N/10000), CampaignMembers N/10, Subscription__c N/20. Seeded timestamps lie
+Campaigns max(5, N/10000), CampaignMembers N/10, Subscription__c N/20, Tasks N/2, Events N/10
+(see :mod:`emulator.generator_activities`), and the one Organization record. Seeded timestamps lie
 between 2022-01-01 and 2025-01-01 (UTC), so anything the server writes later is newer.
 
 The data carries the dirt real orgs carry, at small fixed rates: missing (~3%) and malformed
@@ -22,6 +23,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from emulator.generator_activities import activities, marketing_fields
 from emulator.ids import IdFactory, make_id
 from emulator.names import (
     CAMPAIGN_TOPICS,
@@ -52,6 +54,7 @@ from emulator.store import (
     INTERNAL_DDL,
     SCHEMA_VERSION,
     configure_connection,
+    ensure_organization,
     index_ddl,
     quote_ident,
     table_ddl,
@@ -75,6 +78,8 @@ def proportions(records: int) -> dict[str, int]:
         "Campaign": max(5, records // 10000),
         "CampaignMember": records // 10,
         "Subscription__c": records // 20,
+        "Task": records // 2,
+        "Event": records // 10,
     }
 
 
@@ -526,6 +531,9 @@ def seed_org(state_dir: Path, records: int, seed: int, username: str) -> dict[st
                         ("Subscription__c", gen.subscriptions)):
         cols, rows = build()
         _insert(conn, OBJECTS[name], cols, rows)
+    activities(conn, seed, gen.counts, gen.all_users)
+    marketing_fields(conn, seed)
+    ensure_organization(conn)
     conn.execute("COMMIT")
     for obj in OBJECTS.values():
         for stmt in index_ddl(obj):

@@ -82,6 +82,18 @@ class AdminRoutes:
         """``POST sessions/expire``."""
         return json_response(200, {"expired": self.app.sessions.expire_all()})
 
+    def clock(self, req: Request, m: RouteMatch) -> Response:
+        """``POST clock`` ``{"offset_seconds": s}``: shift the server's record clock."""
+        from emulator.values import CLOCK
+
+        offset = float(self._body(req).get("offset_seconds", 0))
+        CLOCK.set_offset(offset)
+        return json_response(200, {"offset_seconds": offset, "now": CLOCK.now()})
+
+    def refresh_token(self, req: Request, m: RouteMatch) -> Response:
+        """``POST refresh-tokens``: issue a refresh token (as an authorization-code flow would)."""
+        return json_response(201, {"refresh_token": self.app.sessions.create_refresh_token(API_USER_ID)})
+
     def mutate(self, req: Request, m: RouteMatch) -> Response:
         """``POST mutate`` ``{"changes": n, "seed": s}``."""
         body = self._body(req)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
@@ -14,14 +14,20 @@ from emulator.schema import global_describe, object_for_id
 from emulator.soql import SoqlError, parse
 from emulator.soql_compile import CompiledQuery, compile_query
 from emulator.store import quote_ident
-from emulator.values import format_datetime, parse_datetime, rest_datetime
+from emulator.values import CLOCK, format_datetime, parse_datetime, rest_datetime
 from emulator.web import Request, Response, error_response, json_response
 
 if TYPE_CHECKING:
     from emulator.app import EmulatorApp, RouteMatch
 
 MAX_UPDATED_IDS = 600_000
+REPLICATION_DAYS = 30
+MAX_AGGREGATE_ROWS = 2000
 FINISHED_CURSOR_GRACE_S = 120.0
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
 
 
 def soql_error(exc: SoqlError) -> Response:
@@ -74,6 +80,20 @@ class RestRoutes:
         obj = resolve_object(m.group(1))
         return json_response(200, obj.describe(m.version))
 
+    def describe_part(self, req: Request, m: RouteMatch) -> Response:
+        """``GET sobjects/{O}/describe/{layouts|compactLayouts|approvalLayouts}[/{recordTypeId}]``."""
+        obj = resolve_object(m.group(1))
+        part = m.group(2)
+        if part == "layouts":
+            return json_response(200, {"layouts": [], "recordTypeMappings": [],
+                                       "recordTypeSelectorRequired": [False]})
+        if part == "compactLayouts":
+            return json_response(200, {"compactLayouts": [], "defaultCompactLayoutId": None,
+                                       "recordTypeCompactLayoutMappings": [], "urls": obj.urls(m.version)})
+        if part == "approvalLayouts":
+            return json_response(200, {"approvalLayouts": []})
+        return error_response(404, "NOT_FOUND", "The requested resource does not exist")
+
     def sobject_info(self, req: Request, m: RouteMatch) -> Response:
         """``GET sobjects/{O}/``: basic information and recent items."""
         obj = resolve_object(m.group(1))
@@ -100,6 +120,14 @@ class RestRoutes:
         except SoqlError as exc:
             return soql_error(exc)
         conn = self.app.store.conn()
+        if compiled.groups or compiled.aggregates:
+            sql, params = compiled.group_sql()
+            rows = conn.execute(sql, params).fetchmany(MAX_AGGREGATE_ROWS + 1)
+            if len(rows) > MAX_AGGREGATE_ROWS:
+                return error_response(400, "MALFORMED_QUERY", "Aggregate query has too many rows for direct "
+                                      "assignment, use FOR loop")
+            records = [compiled.aggregate_record(row) for row in rows]
+            return json_response(200, {"totalSize": len(records), "done": True, "records": records})
         if compiled.count is not None:
             sql, params = compiled.count_sql()
             total = conn.execute(sql, params).fetchone()[0]
@@ -150,6 +178,18 @@ class RestRoutes:
         response.drop = self.app.faults.drop_page()
         return response
 
+    def search(self, req: Request, m: RouteMatch) -> Response:
+        """``GET search?q=FIND {…} RETURNING …``: SOSL."""
+        from emulator.sosl import SoslError, run_search
+
+        text = req.param("q")
+        if not text:
+            return error_response(400, "MALFORMED_SEARCH", "A search string parameter q is required")
+        try:
+            return json_response(200, run_search(self.app.store.conn(), text, m.version))
+        except SoslError as exc:
+            return error_response(400, exc.code, exc.message)
+
     # -- replication -----------------------------------------------------------------------------
 
     def _window(self, req: Request) -> tuple[str, str] | Response:
@@ -159,16 +199,16 @@ class RestRoutes:
         start, end = parse_datetime(start_text), parse_datetime(end_text)
         if start is None or end is None:
             return error_response(400, "INVALID_REPLICATION_DATE", "start and end must be ISO 8601 date-times")
-        if end[0] <= start[0]:
+        first, last = _minute(start[0]), _minute(end[0])  # Salesforce ignores the seconds
+        if last <= first:
             return error_response(400, "INVALID_REPLICATION_DATE",
                                   "startDate must chronologically precede endDate by more than one minute")
-        return format_datetime(start[0]), format_datetime(end[0])
-
-    @staticmethod
-    def _covered(end: str) -> str:
-        now = format_datetime(datetime.now(UTC))
-        latest = min(end, now)
-        return rest_datetime(latest[:17] + "00.000Z") or ""
+        now = CLOCK.moment()
+        if first < now - timedelta(days=REPLICATION_DAYS) or last - first > timedelta(days=REPLICATION_DAYS):
+            return error_response(400, "INVALID_REPLICATION_DATE",
+                                  f"startDate cannot be more than {REPLICATION_DAYS} days ago")
+        covered = min(last, _minute(now))
+        return format_datetime(first), format_datetime(max(covered, first))
 
     def updated(self, req: Request, m: RouteMatch) -> Response:
         """``GET sobjects/{O}/updated/?start=&end=``: ids changed in the window."""
@@ -182,7 +222,7 @@ class RestRoutes:
             f"AND IsDeleted = 0 ORDER BY SystemModstamp, rid LIMIT ?", (start, end, MAX_UPDATED_IDS + 1)).fetchall()
         if len(rows) > MAX_UPDATED_IDS:
             return error_response(400, "EXCEEDED_ID_LIMIT", "record limit reached. Narrow the date range")
-        return json_response(200, {"ids": [r[0] for r in rows], "latestDateCovered": self._covered(end)})
+        return json_response(200, {"ids": [r[0] for r in rows], "latestDateCovered": rest_datetime(end)})
 
     def deleted(self, req: Request, m: RouteMatch) -> Response:
         """``GET sobjects/{O}/deleted/?start=&end=``: records moved to the recycle bin in the window."""
@@ -202,7 +242,7 @@ class RestRoutes:
         return json_response(200, {
             "deletedRecords": [{"id": r[0], "deletedDate": rest_datetime(r[1])} for r in rows],
             "earliestDateAvailable": rest_datetime(earliest or start),
-            "latestDateCovered": self._covered(end),
+            "latestDateCovered": rest_datetime(end),
         })
 
     # -- sObject rows ----------------------------------------------------------------------------

@@ -299,6 +299,16 @@ def _object(name: str, label: str, plural: str, prefix: str, body: list[FieldDef
                      createable=writable, updateable=writable, deletable=writable)
 
 
+def _marketing_fields(label: str) -> list[FieldDef]:
+    """The bounce, lead-source detail and description fields of a real org's marketing set-up."""
+    return [
+        _datetime("EmailBouncedDate", "Email Bounced Date"),
+        _string("EmailBouncedReason", "Email Bounced Reason", 255),
+        _string("Lead_Source_Detail__c", "Lead Source Detail", 255),
+        _string("Description", f"{label} Description", 32000, type="textarea"),
+    ]
+
+
 # -- picklists --------------------------------------------------------------------------------
 
 LEAD_SOURCES = _p("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other", "Trade Show",
@@ -331,6 +341,13 @@ CAMPAIGN_TYPES = _p("Conference", "Webinar", "Trade Show", "Public Relations", "
                     "Advertisement", "Banner Ads", "Direct Mail", "Email", "Telemarketing", "Other")
 CAMPAIGN_STATUSES = _p("Planned", "In Progress", "Completed", "Aborted", default="Planned")
 MEMBER_STATUSES = _p("Sent", "Responded", default="Sent")
+TASK_STATUSES = _p("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred",
+                  default="Not Started")
+PRIORITIES = _p("High", "Normal", "Low", default="Normal")
+TASK_TYPES = _p("Call", "Email", "Meeting", "Other")
+TASK_SUBTYPES = _p("Task", "Email", "Call", "ListEmail")
+EVENT_TYPES = _p("Call", "Email", "Meeting", "Webinar", "Other")
+ORGANIZATION_TYPES = _p("Developer Edition", "Enterprise Edition", "Unlimited Edition", "Professional Edition")
 PLANS = _p("Free", "Pro", "Enterprise")
 SUBSCRIPTION_STATUSES = _p("Active", "Cancelled", default="Active")
 
@@ -385,6 +402,7 @@ CONTACT = _object("Contact", "Contact", "Contacts", "003", [
     _pick("Status__c", "Status", CODED_STATUS, restricted=True),
     _number("Lead_Score__c", "Lead Score", "double", 18, 0),
     _datetime("Last_Visit__c", "Last Visit"),
+    *_marketing_fields("Contact"),
 ])
 
 LEAD = _object("Lead", "Lead", "Leads", "00Q", [
@@ -409,6 +427,7 @@ LEAD = _object("Lead", "Lead", "Leads", "00Q", [
     _ref("ConvertedAccountId", "Converted Account ID", "Account", "ConvertedAccount",
          createable=False, updateable=False),
     _date("ConvertedDate", "Converted Date", createable=False, updateable=False),
+    *_marketing_fields("Lead"),
 ])
 
 OPPORTUNITY = _object("Opportunity", "Opportunity", "Opportunities", "006", [
@@ -445,6 +464,55 @@ CAMPAIGN_MEMBER = _object("CampaignMember", "Campaign Member", "Campaign Members
     _bool("HasResponded", "Responded", createable=False, updateable=False),
 ], owner=False)
 
+WHO = ("Contact", "Lead")
+WHAT = ("Account", "Opportunity", "Campaign")
+
+
+def _polymorphic(name: str, label: str, targets: tuple[str, ...], relationship: str) -> FieldDef:
+    return FieldDef(name, "reference", label, length=18, reference_to=targets, relationship_name=relationship)
+
+
+TASK = _object("Task", "Task", "Tasks", "00T", [
+    _polymorphic("WhoId", "Name ID", WHO, "Who"),
+    _polymorphic("WhatId", "Related To ID", WHAT, "What"),
+    _string("Subject", "Subject", 255, type="combobox"),
+    _date("ActivityDate", "Due Date Only"),
+    _pick("Status", "Status", TASK_STATUSES, nillable=False, defaulted=True),
+    _pick("Priority", "Priority", PRIORITIES, nillable=False, defaulted=True),
+    _pick("Type", "Type", TASK_TYPES),
+    _pick("TaskSubtype", "Task Subtype", TASK_SUBTYPES, defaulted=True),
+    _string("Description", "Description", 32000, type="textarea"),
+    _bool("IsClosed", "Closed", createable=False, updateable=False),
+    _number("CallDurationInSeconds", "Call Duration", "int", 8, 0),
+])
+
+EVENT = _object("Event", "Event", "Events", "00U", [
+    _polymorphic("WhoId", "Name ID", WHO, "Who"),
+    _polymorphic("WhatId", "Related To ID", WHAT, "What"),
+    _string("Subject", "Subject", 255, type="combobox"),
+    _datetime("StartDateTime", "Start Date Time", nillable=False),
+    _datetime("EndDateTime", "End Date Time", nillable=False),
+    _number("DurationInMinutes", "Duration", "int", 8, 0, createable=False, updateable=False),
+    _date("ActivityDate", "Due Date Only", createable=False, updateable=False),
+    _bool("IsAllDayEvent", "All-Day Event"),
+    _string("Location", "Location", 255),
+    _pick("Type", "Type", EVENT_TYPES),
+    _string("Description", "Description", 32000, type="textarea"),
+])
+
+ORGANIZATION = _object("Organization", "Organization", "Organizations", "00D", [
+    _string("Name", "Name", 80, nillable=False, name_field=True),
+    _string("Division", "Division", 80),
+    _bool("IsSandbox", "Is Sandbox", createable=False, updateable=False),
+    _string("InstanceName", "Instance Name", 5, createable=False, updateable=False),
+    _pick("OrganizationType", "Edition", ORGANIZATION_TYPES, createable=False, updateable=False),
+    _string("NamespacePrefix", "Namespace Prefix", 15, createable=False, updateable=False),
+    _string("Country", "Country", 80),
+    _string("DefaultLocaleSidKey", "Locale", 40),
+    _string("LanguageLocaleKey", "Language", 40),
+    _string("TimeZoneSidKey", "Time Zone", 40),
+], owner=False, writable=False)
+
 SUBSCRIPTION = _object("Subscription__c", "Subscription", "Subscriptions", "a01", [
     _string("Name", "Subscription Number", 80, nillable=False, createable=False, updateable=False,
             auto_number=True, defaulted=True, name_field=True),
@@ -456,7 +524,8 @@ SUBSCRIPTION = _object("Subscription__c", "Subscription", "Subscriptions", "a01"
 ], custom=True)
 
 OBJECTS: dict[str, ObjectDef] = {o.name: o for o in (
-    ACCOUNT, CAMPAIGN, CAMPAIGN_MEMBER, CONTACT, LEAD, OPPORTUNITY, SUBSCRIPTION, USER)}
+    ACCOUNT, CAMPAIGN, CAMPAIGN_MEMBER, CONTACT, EVENT, LEAD, OPPORTUNITY, ORGANIZATION, SUBSCRIPTION, TASK,
+    USER)}
 _BY_LOWER = {name.lower(): obj for name, obj in OBJECTS.items()}
 _BY_PREFIX = {obj.key_prefix: obj for obj in OBJECTS.values()}
 

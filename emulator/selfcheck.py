@@ -1,5 +1,5 @@
-"""``selfcheck``: seed a temporary org, read Contact fully over REST paging and Bulk 2.0 with
-simple-salesforce, check the counts, write through a Bulk 2.0 ingest job, print timings.
+"""``selfcheck``: seed a temporary org, read Contact fully over REST paging, Bulk 2.0 and Bulk 1.0
+with simple-salesforce, check the counts, write through a Bulk 2.0 ingest job, print timings.
 
 Run ``python -m emulator selfcheck --records 1000000`` for the figures in the README.
 """
@@ -61,6 +61,56 @@ def _report(step: str, records: int, seconds: float, **extra: Any) -> dict[str, 
     return row
 
 
+def _cpu(rss: _PeakRss) -> float:
+    """CPU seconds (user + system) the server process has used so far."""
+    times = rss.process.cpu_times()
+    return times.user + times.system
+
+
+def _bulk1_steps(sf: Any, url: str, expected: int, expected_all: int, rss: _PeakRss) -> bool:
+    """Bulk API 1.0: a CSV queryAll job streamed result set by result set, then ``sf.bulk`` JSON query."""
+    import requests
+
+    headers = {"X-SFDC-Session": sf.session_id, "Content-Type": "application/json"}
+    base = f"{url}/services/async/{sf.sf_version}/job"
+    t0 = time.monotonic()
+    job = requests.post(base, json={"operation": "queryAll", "object": "Contact", "contentType": "CSV"},
+                        headers=headers, timeout=600).json()["id"]
+    batch = requests.post(f"{base}/{job}/batch", data=f"SELECT {CONTACT_FIELDS} FROM Contact",
+                          headers={**headers, "Content-Type": "text/csv"}, timeout=600)
+    batch_id = batch.text.split("<id>", 1)[1].split("</id>", 1)[0]
+    created = time.monotonic() - t0
+    listing = requests.get(f"{base}/{job}/batch/{batch_id}/result", headers=headers, timeout=600).text
+    result_ids = [part.split("</result>", 1)[0] for part in listing.split("<result>")[1:]]
+    t1 = time.monotonic()
+    cpu0, client0 = _cpu(rss), time.process_time()
+    lines = 0
+    for result_id in result_ids:
+        with requests.get(f"{base}/{job}/batch/{batch_id}/result/{result_id}", headers=headers, stream=True,
+                          timeout=600) as response:
+            response.raise_for_status()
+            for chunk in response.iter_content(1 << 20):
+                lines += chunk.count(b"\n")
+    served = lines - len(result_ids)  # one header row per result set (no value spans lines here)
+    download = time.monotonic() - t1
+    server_cpu, client_cpu = _cpu(rss) - cpu0, time.process_time() - client0
+    _report("bulk1_csv_results_download", served, download, batch_snapshot_s=round(created, 2),
+            server_cpu_s=round(server_cpu, 2), client_cpu_s=round(client_cpu, 2),
+            records_per_server_cpu_s=round(served / server_cpu) if server_cpu > 0 else None,
+            result_sets=len(result_ids), expected=expected_all, match=served == expected_all,
+            server_peak_rss_mb=rss.take())
+    t0 = time.monotonic()
+    cpu0 = _cpu(rss)
+    count = sum(len(chunk) for chunk in sf.bulk.Contact.query(f"SELECT {CONTACT_FIELDS} FROM Contact",
+                                                              lazy_operation=True, wait=0))
+    server_cpu = _cpu(rss) - cpu0
+    _report("bulk1_json_query", count, time.monotonic() - t0, expected=expected, match=count == expected,
+            server_cpu_s=round(server_cpu, 2),
+            records_per_server_cpu_s=round(count / server_cpu) if server_cpu > 0 else None,
+            note="sf.bulk via simple-salesforce, client JSON parsing included", server_peak_rss_mb=rss.take())
+    return served == expected_all and count == expected
+
+
 def run_selfcheck(records: int, seed: int, keep: Path | None, ingest: int) -> int:
     """Run the check; returns 0 when every count matched."""
     from simple_salesforce import Salesforce
@@ -111,6 +161,7 @@ def run_selfcheck(records: int, seed: int, keep: Path | None, ingest: int) -> in
         created = time.monotonic() - t0
         locator, served = "", 0
         t1 = time.monotonic()
+        cpu0 = _cpu(rss)
         session = sf.session
         url = f"{emu.url}/services/data/v{sf.sf_version}/jobs/query/{job['id']}/results"
         while True:
@@ -127,9 +178,14 @@ def run_selfcheck(records: int, seed: int, keep: Path | None, ingest: int) -> in
             if locator in ("", "null"):
                 break
         pages_seconds = time.monotonic() - t1
+        server_cpu = _cpu(rss) - cpu0
         _report("bulk2_results_download", served, pages_seconds, job_snapshot_s=round(created, 2),
+                server_cpu_s=round(server_cpu, 2),
+                records_per_server_cpu_s=round(served / server_cpu) if server_cpu > 0 else None,
                 server_peak_rss_mb=rss.take())
         ok &= served == expected
+
+        ok &= _bulk1_steps(sf, emu.url, expected, expected_all, rss)
 
         t0 = time.monotonic()
         summary = admin.mutate(changes=1000, seed=seed)

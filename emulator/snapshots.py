@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from emulator.store import Store
+from emulator.store import Store, configure_connection
 
 
 class Snapshots:
@@ -43,6 +43,17 @@ class Snapshots:
         path = self.path(snap_id)
         path.unlink(missing_ok=True)
         conn = self.store.conn()
+        if conn.in_transaction:  # inside a composite request: SQLite cannot ATTACH there; read committed data
+            side = sqlite3.connect(self.store.db_path, isolation_level=None)
+            configure_connection(side)
+            try:
+                return self._create_with(side, path, sql, params, meta)
+            finally:
+                side.close()
+        return self._create_with(conn, path, sql, params, meta)
+
+    @staticmethod
+    def _create_with(conn: sqlite3.Connection, path: Path, sql: str, params: list[Any], meta: dict[str, Any]) -> int:
         conn.execute("ATTACH DATABASE ? AS snap", (str(path),))
         try:
             conn.execute("PRAGMA snap.journal_mode = OFF")

@@ -2,11 +2,12 @@
 
 Grammar::
 
-    SELECT item (, item)* FROM object [WHERE condition]
+    SELECT item (, item)* FROM object [WHERE condition] [GROUP BY path (, path)*]
         [ORDER BY path [ASC|DESC] [NULLS FIRST|LAST] (, ...)*] [LIMIT n] [OFFSET n]
-    item      := path | COUNT() | COUNT(path) [alias]
+    item      := path | FIELDS(ALL|STANDARD|CUSTOM) | COUNT() | COUNT(path) [alias]
     condition := unary ((AND unary)* | (OR unary)*)      -- mixing AND/OR needs parentheses
     unary     := NOT unary | ( condition ) | path op value | path [NOT] IN (value, ...) | path LIKE 'pattern'
+               | path [NOT] IN (SELECT path FROM object [WHERE condition])      -- semi-join / anti-join
     value     := 'string' | number | true | false | null | YYYY-MM-DD | datetime | TODAY | LAST_N_DAYS:n | ...
 
 Keywords are case-insensitive. Errors carry Salesforce's MALFORMED_QUERY message layout.
@@ -95,6 +96,14 @@ class FieldItem:
 
 
 @dataclass
+class FieldsItem:
+    """``FIELDS(ALL)``, ``FIELDS(STANDARD)`` or ``FIELDS(CUSTOM)``."""
+
+    kind: str
+    pos: int
+
+
+@dataclass
 class CountItem:
     """``COUNT()`` (path None) or ``COUNT(path) [alias]``."""
 
@@ -109,7 +118,7 @@ class Condition:
 
     path: str
     op: str
-    value: Literal | list[Literal]
+    value: Literal | list[Literal] | Query
     pos: int
 
 
@@ -145,8 +154,9 @@ class Query:
     text: str
     object_name: str
     object_pos: int
-    items: list[FieldItem | CountItem]
+    items: list[FieldItem | CountItem | FieldsItem]
     where: Any = None
+    group_by: list[FieldItem] = field(default_factory=list)
     order_by: list[OrderItem] = field(default_factory=list)
     limit: int | None = None
     offset: int | None = None
@@ -263,7 +273,7 @@ class _Parser:
 
     # -- grammar ---------------------------------------------------------------------------------
 
-    def parse(self) -> Query:
+    def parse(self, nested: bool = False) -> Query:
         self.expect_kw("select")
         items = [self.select_item()]
         while self.tok.kind == "op" and self.tok.text == ",":
@@ -279,8 +289,17 @@ class _Parser:
         if self.is_kw("where"):
             self.advance()
             query.where = self.condition()
-        if self.is_kw("group", "having"):
-            raise self.error(detail=f"unexpected token: {self.tok.text} (GROUP BY is not supported by the emulator)")
+        if self.is_kw("group"):
+            self.advance()
+            self.expect_kw("by")
+            name = self.expect_name()
+            query.group_by.append(FieldItem(name.text, name.pos))
+            while self.tok.kind == "op" and self.tok.text == ",":
+                self.advance()
+                name = self.expect_name()
+                query.group_by.append(FieldItem(name.text, name.pos))
+        if self.is_kw("having"):
+            raise self.error(detail=f"unexpected token: {self.tok.text} (HAVING is not supported by the emulator)")
         if self.is_kw("order"):
             self.advance()
             self.expect_kw("by")
@@ -296,11 +315,14 @@ class _Parser:
             query.offset = self.expect_int()
         if self.is_kw("for"):
             raise self.error()
-        if self.tok.kind != "eof":
+        if nested:
+            if self.tok.kind != "op" or self.tok.text != ")":
+                raise self.error()
+        elif self.tok.kind != "eof":
             raise self.error()
         return query
 
-    def select_item(self) -> FieldItem | CountItem:
+    def select_item(self) -> FieldItem | CountItem | FieldsItem:
         tok = self.tok
         if tok.kind == "ident" and tok.lower == "count" and self.tokens[self.i + 1].text == "(":
             self.advance()
@@ -317,6 +339,14 @@ class _Parser:
             raise self.error(detail="unexpected token: '(' (sub-queries are not supported by the emulator)")
         name = self.expect_name()
         if self.tok.kind == "op" and self.tok.text == "(":
+            if name.lower == "fields":
+                self.advance()
+                kind = self.tok
+                if kind.kind != "ident" or kind.lower not in ("all", "standard", "custom"):
+                    raise self.error(kind, f"unexpected token: {kind.text} (FIELDS takes ALL, STANDARD or CUSTOM)")
+                self.advance()
+                self.expect_op(")")
+                return FieldsItem(kind.text.upper(), name.pos)
             raise self.error(name, f"Unknown function: {name.text}")
         return FieldItem(name.text, name.pos)
 
@@ -380,7 +410,9 @@ class _Parser:
             self.advance()
             self.expect_op("(")
             if self.is_kw("select"):
-                raise self.error(detail="unexpected token: SELECT (semi-joins are not supported by the emulator)")
+                sub = self.parse(nested=True)
+                self.expect_op(")")
+                return Condition(name.text, "NOT IN" if negate else "IN", sub, name.pos)
             values = [self.value()]
             while self.tok.kind == "op" and self.tok.text == ",":
                 self.advance()

@@ -19,6 +19,7 @@ from emulator.soql import (
     Condition,
     CountItem,
     FieldItem,
+    FieldsItem,
     Literal,
     NotOp,
     Query,
@@ -114,6 +115,36 @@ class CompiledQuery:
     count_alias: str = "expr0"
     count_expr: str = "*"
     join_id_exprs: dict[str, str] = field(default_factory=dict)
+    groups: list[Column] = field(default_factory=list)
+    aggregates: list[tuple[str, str]] = field(default_factory=list)
+    outputs: list[tuple[str, int]] = field(default_factory=list)
+
+    def group_sql(self) -> tuple[str, list[Any]]:
+        """The GROUP BY statement: group values then aggregate values, in SELECT order."""
+        group_exprs = [c.exprs[0] for c in self.groups]
+        exprs = group_exprs + [expr for _alias, expr in self.aggregates]
+        cols = ", ".join(f"{e} AS c{i}" for i, e in enumerate(exprs))
+        order = self.order_sql or (" ORDER BY " + ", ".join(group_exprs) if group_exprs else "")
+        sql = f"SELECT {cols} {self._from()}{self._where()}"
+        if group_exprs:
+            sql += " GROUP BY " + ", ".join(group_exprs)
+        sql += order
+        params = list(self.params)
+        if self.limit is not None or self.offset:
+            sql += " LIMIT ? OFFSET ?"
+            params += [-1 if self.limit is None else self.limit, self.offset]
+        return sql, params
+
+    def aggregate_record(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        """One ``AggregateResult`` record from a :meth:`group_sql` row."""
+        record: dict[str, Any] = {"attributes": {"type": "AggregateResult"}}
+        width = len(self.groups)
+        for name, index in self.outputs:
+            if index < width:
+                record[name] = self.groups[index].json_values([row[index]])
+            else:
+                record[name] = row[index]
+        return record
 
     def _from(self) -> str:
         sql = f"FROM {quote_ident(self.obj.name)} AS t"
@@ -267,6 +298,9 @@ class _Compiler:
         ref = self.obj.relationship(parts[0])
         if ref is None:
             raise self.err("INVALID_FIELD", _BAD_RELATION.format(name=parts[0]), pos)
+        if len(ref.reference_to) > 1:
+            raise self.err("INVALID_FIELD", f"polymorphic relationship '{ref.relationship_name}' is not supported "
+                           f"by the emulator: select {ref.name} instead", pos)
         parent = get_object(ref.reference_to[0])
         assert parent is not None
         fdef = parent.field(parts[1])
@@ -283,8 +317,74 @@ class _Compiler:
             return [f"{alias}.{quote_ident(col)}" for _key, col in fdef.components]
         return [f"{alias}.{quote_ident(fdef.name)}"]
 
+    def _fields_columns(self, item: FieldsItem, seen: set[str]) -> list[Column]:
+        q = self.query
+        if item.kind in ("ALL", "CUSTOM") and (q.limit is None or q.limit > 200):
+            raise self.err("MALFORMED_QUERY", "The SOQL FIELDS function must have a LIMIT of at most 200", item.pos)
+        out = []
+        for fdef in self.obj.fields:
+            if (item.kind == "CUSTOM" and not fdef.custom) or (item.kind == "STANDARD" and fdef.custom):
+                continue
+            if fdef.name.lower() in seen:
+                continue
+            seen.add(fdef.name.lower())
+            out.append(Column(fdef.name, fdef, None, self.exprs_for(fdef, "t")))
+        return out
+
+    def _grouped(self) -> CompiledQuery:
+        q = self.query
+        groups: list[Column] = []
+        by_label: dict[str, int] = {}
+        for entry in q.group_by:
+            fdef, ref, alias, _o = self.resolve(entry.path, entry.pos)
+            if fdef.type in ("address", "textarea", "datetime", "double", "currency", "percent"):
+                raise self.err("INVALID_FIELD", f"field '{fdef.name}' can not be grouped in a query call", entry.pos)
+            label = fdef.name if ref is None else f"{ref.relationship_name}.{fdef.name}"
+            by_label[label.lower()] = len(groups)
+            groups.append(Column(label, fdef, ref, self.exprs_for(fdef, alias)))
+        aggregates: list[tuple[str, str]] = []
+        outputs: list[tuple[str, int]] = []
+        unnamed = 0
+        for item in q.items:
+            if isinstance(item, FieldsItem):
+                raise self.err("MALFORMED_QUERY", "FIELDS() can not be used with GROUP BY", item.pos)
+            if isinstance(item, CountItem):
+                if item.path is None:
+                    raise self.err("MALFORMED_QUERY", "COUNT() can not be used with GROUP BY: use COUNT(fieldName)",
+                                   item.pos)
+                fdef, _ref, alias, _o = self.resolve(item.path, item.pos)
+                name = item.alias
+                if name is None:
+                    name = f"expr{unnamed}"
+                    unnamed += 1
+                outputs.append((name, len(groups) + len(aggregates)))
+                aggregates.append((name, f"COUNT({self.exprs_for(fdef, alias)[0]})"))
+                continue
+            fdef, ref, _alias, _o = self.resolve(item.path, item.pos)
+            label = fdef.name if ref is None else f"{ref.relationship_name}.{fdef.name}"
+            if label.lower() not in by_label:
+                raise self.err("MALFORMED_QUERY", f"Field must be grouped or aggregated: {fdef.name}", item.pos)
+            outputs.append((fdef.name, by_label[label.lower()]))
+        where_sql = self.condition(q.where) if q.where is not None else ""
+        order_parts = []
+        for entry in q.order_by:
+            fdef, ref, alias, _o = self.resolve(entry.path, entry.pos)
+            label = fdef.name if ref is None else f"{ref.relationship_name}.{fdef.name}"
+            if label.lower() not in by_label:
+                raise self.err("MALFORMED_QUERY", f"Ordered field must be grouped or aggregated: {fdef.name}",
+                               entry.pos)
+            part = f"{alias}.{quote_ident(fdef.name)} {'DESC' if entry.descending else 'ASC'}"
+            if entry.nulls_first is not None:
+                part += " NULLS FIRST" if entry.nulls_first else " NULLS LAST"
+            order_parts.append(part)
+        order_sql = (" ORDER BY " + ", ".join(order_parts)) if order_parts else ""
+        return CompiledQuery(q, self.obj, [], self.joins, where_sql, self.params, order_sql, self.include_deleted,
+                             groups=groups, aggregates=aggregates, outputs=outputs)
+
     def compile(self) -> CompiledQuery:
         q = self.query
+        if q.group_by:
+            return self._grouped()
         columns: list[Column] = []
         count_mode = None
         count_alias = "expr0"
@@ -300,6 +400,9 @@ class _Compiler:
                     fdef, _ref, alias, _o = self.resolve(item.path, item.pos)
                     count_expr = self.exprs_for(fdef, alias)[0]
                     count_alias = item.alias or "expr0"
+                continue
+            if isinstance(item, FieldsItem):
+                columns.extend(self._fields_columns(item, seen))
                 continue
             assert isinstance(item, FieldItem)
             fdef, ref, alias, _parent = self.resolve(item.path, item.pos)
@@ -357,6 +460,8 @@ class _Compiler:
             if not (fdef.is_text or fdef.type in ("id", "reference")):
                 raise self.err("INVALID_FIELD", f"invalid operator on {fdef.type} field: {fdef.name}", cond.pos)
             return f"{col} LIKE {self.bind(like_pattern(cond.value.raw))} ESCAPE '\\'"
+        if op in ("IN", "NOT IN") and isinstance(cond.value, Query):
+            return self.semi_join(col, fdef, op, cond)
         if op in ("IN", "NOT IN"):
             assert isinstance(cond.value, list)
             pieces = []
@@ -388,6 +493,38 @@ class _Compiler:
         if op == "!=":
             return f"({col} IS NOT {self.bind(value)})"
         return f"({col} {op} {self.bind(value)})"
+
+    def semi_join(self, col: str, fdef: FieldDef, op: str, cond: Condition) -> str:
+        """``Id IN (SELECT ContactId FROM CampaignMember WHERE …)`` and its ``NOT IN`` anti-join."""
+        sub_query = cond.value
+        assert isinstance(sub_query, Query)
+        if fdef.type not in ("id", "reference"):
+            raise self.err("INVALID_FIELD", f"semi join sub-selects are only allowed on Id or reference fields, "
+                           f"not on {fdef.name}", cond.pos)
+        if getattr(self, "_depth", 0):
+            raise self.err("MALFORMED_QUERY", "Nesting of semi join sub-selects is not supported", cond.pos)
+        inner = _Compiler(sub_query, False, self.today)
+        inner._depth = 1  # type: ignore[attr-defined]
+        if len(sub_query.items) != 1 or not isinstance(sub_query.items[0], FieldItem) or sub_query.group_by:
+            raise self.err("MALFORMED_QUERY", "The selected field in a semi join sub-select must be a single Id or "
+                           "reference field", sub_query.object_pos)
+        item = sub_query.items[0]
+        sub_field, sub_ref, sub_alias, _o = inner.resolve(item.path, item.pos)
+        if sub_field.type not in ("id", "reference") or sub_ref is not None:
+            raise self.err("INVALID_FIELD", f"The selected field '{item.path}' in a semi join sub-select must be an "
+                           "Id or a reference field", item.pos)
+        where = inner.condition(sub_query.where) if sub_query.where is not None else ""
+        expr = f"{sub_alias}.{quote_ident(sub_field.name)}"
+        sub_from = f"FROM {quote_ident(inner.obj.name)} AS t"
+        for alias, parent, ref in inner.joins.values():
+            sub_from += f" LEFT JOIN {quote_ident(parent.name)} AS {alias} ON {alias}.Id = t.{quote_ident(ref.name)}"
+        sub_sql = f"SELECT {expr} {sub_from} WHERE t.IsDeleted = 0 AND {expr} IS NOT NULL"
+        if where:
+            sub_sql += f" AND ({where})"
+        self.params.extend(inner.params)
+        if op == "IN":
+            return f"({col} IN ({sub_sql}))"
+        return f"({col} IS NULL OR {col} NOT IN ({sub_sql}))"
 
     def expect_kind(self, fdef: FieldDef, literal: Literal) -> None:
         kind = fdef.type

@@ -85,12 +85,33 @@ def configure_connection(conn: sqlite3.Connection) -> None:
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
-    """Create every table and index (idempotent)."""
+    """Create every table and index, add columns that fields added since need, seed Organization (idempotent)."""
     for obj in OBJECTS.values():
         for stmt in table_ddl(obj) + index_ddl(obj):
             conn.execute(stmt)
+        have = {row[1].lower() for row in conn.execute(f"PRAGMA table_info({quote_ident(obj.name)})")}
+        for fdef in obj.stored_fields:
+            if fdef.name.lower() not in have:
+                conn.execute(f"ALTER TABLE {quote_ident(obj.name)} ADD COLUMN {_column_sql(fdef)}")
     for stmt in INTERNAL_DDL:
         conn.execute(stmt)
+    ensure_organization(conn)
+
+
+def ensure_organization(conn: sqlite3.Connection) -> None:
+    """The org's one Organization record (a production Enterprise Edition org on instance EMU1)."""
+    if conn.execute('SELECT 1 FROM "Organization" LIMIT 1').fetchone() is not None:
+        return
+    from emulator.ids import make_id
+    from emulator.schema import ORG_ID
+
+    user = make_id("005", 1)
+    stamp = "2022-01-01T00:00:00.000Z"
+    conn.execute('INSERT INTO "Organization" (rid, Id, IsDeleted, Name, Division, IsSandbox, InstanceName, '
+                 "OrganizationType, NamespacePrefix, Country, DefaultLocaleSidKey, LanguageLocaleKey, TimeZoneSidKey, "
+                 "CreatedDate, CreatedById, LastModifiedDate, LastModifiedById, SystemModstamp) "
+                 "VALUES (1, ?, 0, 'Emulated Org', NULL, 0, 'EMU1', 'Enterprise Edition', NULL, 'United States', "
+                 "'en_US', 'en_US', 'Etc/UTC', ?, ?, ?, ?, ?)", (ORG_ID, stamp, user, stamp, user, stamp))
 
 
 class Store:

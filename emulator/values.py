@@ -96,10 +96,21 @@ class Clock:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last = ""
+        self.offset = timedelta(0)
+
+    def set_offset(self, seconds: float) -> None:
+        """Shift server time by ``seconds`` (tests of time windows); stamps may then go backwards once."""
+        with self._lock:
+            self.offset = timedelta(seconds=seconds)
+            self._last = ""
+
+    def moment(self) -> datetime:
+        """The current server time (an aware UTC datetime, offset applied)."""
+        return datetime.now(UTC) + self.offset
 
     def now(self) -> str:
         """Return the current stamp in storage form."""
-        stamp = format_datetime(datetime.now(UTC))
+        stamp = format_datetime(self.moment())
         with self._lock:
             if stamp < self._last:
                 stamp = self._last

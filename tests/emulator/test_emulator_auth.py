@@ -82,9 +82,11 @@ def test_oauth_refresh_token_grant(emulator):
     assert first.status_code == 200
     body = first.json()
     assert body["instance_url"] == emulator.url and body["token_type"] == "Bearer"
+    assert "refresh_token" not in body  # the username-password flow never returns one on Salesforce
+    refresh_token = emulator.admin().issue_refresh_token()
     refreshed = requests.post(token_url, data={"grant_type": "refresh_token", "client_id": DEFAULT_CONSUMER_KEY,
                                                "client_secret": DEFAULT_CONSUMER_SECRET,
-                                               "refresh_token": body["refresh_token"]})
+                                               "refresh_token": refresh_token})
     assert refreshed.status_code == 200
     new_token = refreshed.json()["access_token"]
     assert new_token != body["access_token"]

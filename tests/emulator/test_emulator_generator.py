@@ -43,7 +43,10 @@ def test_proportions(org):
     counts = {name: org.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in proportions(20000)}
     assert counts == proportions(20000)
     assert counts == {"User": 25, "Account": 2000, "Contact": 20000, "Lead": 5000, "Opportunity": 2000,
-                      "Campaign": 5, "CampaignMember": 2000, "Subscription__c": 1000}
+                      "Campaign": 5, "CampaignMember": 2000, "Subscription__c": 1000, "Task": 10000,
+                      "Event": 2000}
+    assert org.execute('SELECT IsSandbox, OrganizationType FROM "Organization"').fetchall() == [
+        (0, "Enterprise Edition")]
 
 
 def _share(org, sql):
@@ -118,3 +121,25 @@ def test_ids():
     assert is_valid_id(record_id) and to_18(record_id[:15]) == record_id
     assert to_18(record_id[:15] + "AAA") is None
     assert not is_valid_id("not-an-id")
+
+
+def test_activities_and_marketing_fields(org):
+    orphans = org.execute("SELECT COUNT(*) FROM Task t LEFT JOIN Contact c ON c.Id = t.WhoId LEFT JOIN Lead l "
+                          "ON l.Id = t.WhoId WHERE t.WhoId IS NOT NULL AND c.Id IS NULL AND l.Id IS NULL").fetchone()
+    assert orphans[0] == 0
+    no_who = org.execute("SELECT COUNT(*) FROM Task WHERE WhoId IS NULL").fetchone()[0] / 10000
+    assert 0.07 < no_who < 0.13
+    on_leads = org.execute("SELECT COUNT(*) FROM Task WHERE WhoId LIKE '00Q%'").fetchone()[0] / 10000
+    assert 0.2 < on_leads < 0.4
+    assert org.execute("SELECT COUNT(*) FROM Task WHERE IsClosed != (Status = 'Completed')").fetchone()[0] == 0
+    assert org.execute("SELECT COUNT(*) FROM Event WHERE EndDateTime <= StartDateTime").fetchone()[0] == 0
+    with_email = org.execute("SELECT COUNT(*) FROM Contact WHERE Email IS NOT NULL").fetchone()[0]
+    bounced = org.execute("SELECT COUNT(*) FROM Contact WHERE EmailBouncedDate IS NOT NULL AND "
+                          "EmailBouncedReason IS NOT NULL").fetchone()[0]
+    assert 0.01 < bounced / with_email < 0.03
+    assert org.execute("SELECT COUNT(*) FROM Contact WHERE EmailBouncedDate < CreatedDate").fetchone()[0] == 0
+    details = {r[0] for r in org.execute("SELECT Lead_Source_Detail__c FROM Lead WHERE LeadSource IS NOT NULL")}
+    assert {"N/A", "Google Ads - brand"} <= details
+    assert org.execute("SELECT COUNT(*) FROM Lead WHERE LeadSource IS NULL AND Lead_Source_Detail__c IS NOT NULL"
+                       ).fetchone()[0] == 0
+    assert 0.1 < _share(org, "SELECT COUNT(*) FROM Contact WHERE Description LIKE '%' || char(10) || '%'") * 3 < 0.3

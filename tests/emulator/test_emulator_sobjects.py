@@ -109,15 +109,23 @@ def test_opportunity_stage_drives_closed_flags(sf):
     assert (record["IsClosed"], record["IsWon"], record["Probability"]) == (True, True, 100)
 
 
-def test_updated_and_deleted_endpoints(sf):
-    start = datetime.now(UTC) - timedelta(seconds=5)
+def test_updated_and_deleted_endpoints(fresh, connect):
+    handle = fresh(records=200, seed=5)
+    admin, sf = handle.admin(), connect(handle)
+    admin.set_clock_offset(-180)  # these writes happen "three minutes ago", inside a covered minute
     kept = sf.Contact.create({"LastName": "Kept"})["id"]
     gone = sf.Contact.create({"LastName": "Gone"})["id"]
     sf.Contact.delete(gone)
-    end = datetime.now(UTC) + timedelta(seconds=5)
+    admin.set_clock_offset(0)
+    too_new = sf.Contact.create({"LastName": "Too new"})["id"]  # after latestDateCovered: not reported yet
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    end = datetime.now(UTC) + timedelta(minutes=5)
     updated = sf.Contact.updated(start, end)
-    assert kept in updated["ids"] and gone not in updated["ids"]
-    assert updated["latestDateCovered"].endswith(":00.000+0000")
+    assert kept in updated["ids"] and gone not in updated["ids"] and too_new not in updated["ids"]
+    covered = updated["latestDateCovered"]
+    assert covered.endswith(":00.000+0000")
+    assert covered <= datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    assert sf.Contact.get(too_new)["SystemModstamp"] >= covered
     deleted = sf.Contact.deleted(start, end)
     dates = {r["id"]: r["deletedDate"] for r in deleted["deletedRecords"]}
     assert gone in dates and kept not in dates
@@ -126,3 +134,7 @@ def test_updated_and_deleted_endpoints(sf):
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.Contact.updated(end, start)
     assert info.value.content[0]["errorCode"] == "INVALID_REPLICATION_DATE"
+    with pytest.raises(SalesforceMalformedRequest) as info:
+        sf.Contact.updated(datetime.now(UTC) - timedelta(days=31), datetime.now(UTC))
+    assert info.value.content[0] == {"message": "startDate cannot be more than 30 days ago",
+                                     "errorCode": "INVALID_REPLICATION_DATE"}

@@ -43,14 +43,35 @@ def test_string_escapes_and_like_patterns():
 
 @pytest.mark.parametrize("text,position", [
     ("SELECT FROM Contact", 7), ("SELECT Id Contact", 10), ("SELECT Id FROM Contact WHERE Name = 'a' OR", 42),
-    ("SELECT Id FROM Contact LIMIT x", 29), ("SELECT Id FROM Contact GROUP BY Id", 23),
-    ("SELECT Id FROM Contact WHERE Id IN (SELECT Id FROM Lead)", 36),
+    ("SELECT Id FROM Contact LIMIT x", 29), ("SELECT Id FROM Contact GROUP BY", 31),
+    ("SELECT Id FROM Contact WHERE Id IN (SELECT Id FROM Lead", 55), ("SELECT FIELDS(SOME) FROM Contact", 14),
+    ("SELECT LeadSource FROM Contact GROUP BY LeadSource HAVING COUNT(Id) > 1", 51),
 ])
 def test_syntax_errors_report_positions(text, position):
     with pytest.raises(SoqlError) as info:
         parse(text)
     assert info.value.code == "MALFORMED_QUERY"
     assert info.value.pos == position
+
+
+def test_semi_join_binds_inner_values_in_order():
+    compiled = compile_query(parse("SELECT Id FROM Contact WHERE LastName = 'a' AND Id NOT IN (SELECT ContactId "
+                                   "FROM CampaignMember WHERE Status = 'Sent') AND FirstName = 'b'"))
+    assert compiled.params == ["a", "Sent", "b"]
+    assert "NOT IN (SELECT" in compiled.where_sql and "IS NOT NULL" in compiled.where_sql
+    with pytest.raises(SoqlError) as info:
+        compile_query(parse("SELECT Id FROM Contact WHERE LastName IN (SELECT ContactId FROM CampaignMember)"))
+    assert info.value.code == "INVALID_FIELD"
+
+
+def test_group_by_compiles_to_aggregates():
+    compiled = compile_query(parse("SELECT Status, COUNT(Id), COUNT(Email) n FROM Lead GROUP BY Status"))
+    sql, _params = compiled.group_sql()
+    assert "GROUP BY t.\"Status\"" in sql
+    assert compiled.outputs == [("Status", 0), ("expr0", 1), ("n", 2)]
+    with pytest.raises(SoqlError) as info:
+        compile_query(parse("SELECT CreatedDate, COUNT(Id) FROM Lead GROUP BY CreatedDate"))
+    assert "can not be grouped" in info.value.message
 
 
 def test_compile_binds_every_value():
