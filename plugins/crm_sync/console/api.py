@@ -40,6 +40,14 @@ class SyncNow(BaseModel):
     object: str = Field(min_length=1, max_length=80)
 
 
+def filter_dates(date_from: str | None, date_to: str | None) -> tuple[date | None, date | None]:
+    """The history's date filters, parsed; a malformed date is a 422."""
+    try:
+        return reports.parse_date(date_from), reports.parse_date(date_to)
+    except ValueError as bad:
+        raise HTTPException(status_code=422, detail=f"dates are YYYY-MM-DD: {bad}") from bad
+
+
 @router.get("/overview")
 async def get_overview(request: Request) -> Any:
     """Per object: last run, lag, next run, open quarantine, row counts, API calls today."""
@@ -49,12 +57,13 @@ async def get_overview(request: Request) -> Any:
 
 @router.get("/history")
 async def get_history(object: str | None = None, kind: str | None = None, status: str | None = None,
-                      date_from: date | None = None, date_to: date | None = None,
+                      date_from: str | None = None, date_to: str | None = None,
                       limit: Annotated[int, Query(ge=1, le=2000)] = 200) -> Any:
     """Runs of the sync log matching the filters, newest first."""
+    dates = filter_dates(date_from, date_to)
     found = await run_in_threadpool(lambda: reports.history(object_name=object or None, kind=kind or None,
-                                                            status=status or None, date_from=date_from,
-                                                            date_to=date_to, limit=limit))
+                                                            status=status or None, date_from=dates[0],
+                                                            date_to=dates[1], limit=limit))
     return jsonable_encoder(found)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
@@ -38,5 +39,14 @@ def create_app() -> FastAPI:
             return pages.render(request, "refused.html", status_code=exc.status_code, status=exc.status_code,
                                 detail=exc.detail)
         return await http_exception_handler(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        """A malformed address or form: a readable page for browsers, the details for API clients."""
+        if _wants_html(request):
+            problems = "; ".join(f"{'.'.join(str(p) for p in error['loc'][1:])}: {error['msg']}"
+                                 for error in exc.errors())
+            return pages.render(request, "refused.html", status_code=422, status=422, detail=problems)
+        return await request_validation_exception_handler(request, exc)
 
     return app

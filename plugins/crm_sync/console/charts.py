@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-WIDTH = 720
-HEIGHT = 160
-_LEFT, _RIGHT, _TOP, _BOTTOM = 44, 8, 10, 22
+WIDTH = 480
+HEIGHT = 170
+_LEFT, _RIGHT, _TOP, _BOTTOM = 40, 6, 12, 24
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def bar_chart(runs: Sequence[dict[str, Any]], series: Sequence[Series], *, title
     top = max(totals, default=0) or 1
     plot_w, plot_h = WIDTH - _LEFT - _RIGHT, HEIGHT - _TOP - _BOTTOM
     slot = plot_w / max(len(ordered), 1)
-    bar_w = max(min(slot * 0.7, 28), 1.5)
+    bar_w = max(min(slot * 0.7, 24), 1.5)
     parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">',
              f"<title>{escape(title)}</title>",
              f'<line class="axis" x1="{_LEFT}" y1="{_TOP + plot_h}" x2="{WIDTH - _RIGHT}" y2="{_TOP + plot_h}"/>',

@@ -6,7 +6,7 @@ Every page depends on `security.can_view`; their forms call the JSON actions in 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,10 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from crm_sync.console import airflow_api, charts, reports
+from crm_sync.console.api import filter_dates
 from crm_sync.console.queries import ids_by_email
 from crm_sync.console.security import can_view
+from crm_sync.sfids import InvalidSalesforceId, to_18
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 _SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
@@ -62,10 +64,13 @@ TEMPLATES.env.filters.update(ago=ago, duration=duration, when=when)
 TEMPLATES.env.globals.update(dag_run_url=airflow_api.dag_run_url, task_log_url=airflow_api.task_log_url)
 
 
+def _root(request: Request) -> str:
+    return request.scope.get("root_path", "").rstrip("/")
+
+
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """Render a page with the console's base path and the active navigation entry."""
-    root = request.scope.get("root_path", "").rstrip("/")
-    return TEMPLATES.TemplateResponse(request, name, {"root": root, "page": name.removesuffix(".html"), **context},
+    return TEMPLATES.TemplateResponse(request, name, {"root": _root(request), "page": name.removesuffix(".html"), **context},
                                       status_code=status_code)
 
 
@@ -79,12 +84,13 @@ async def overview_page(request: Request) -> Response:
 
 @router.get("/history", response_class=HTMLResponse)
 async def history_page(request: Request, object: str | None = None, kind: str | None = None,
-                       status: str | None = None, date_from: date | None = None,
-                       date_to: date | None = None) -> Response:
+                       status: str | None = None, date_from: str | None = None,
+                       date_to: str | None = None) -> Response:
     """History: runs with their counts, filterable, and charts over them."""
+    dates = filter_dates(date_from, date_to)
     data = await run_in_threadpool(lambda: reports.history(object_name=object or None, kind=kind or None,
-                                                           status=status or None, date_from=date_from,
-                                                           date_to=date_to))
+                                                           status=status or None, date_from=dates[0],
+                                                           date_to=dates[1]))
     return render(request, "history.html", data=data, charts=charts.history_charts(data["runs"]))
 
 
@@ -96,6 +102,7 @@ async def run_page(request: Request, run_id: int) -> Response:
         raise HTTPException(status_code=404, detail=f"run {run_id} not found")
     run = detail["run"]
     tasks = await airflow_api.task_instances(request, detail["dag_id"], run["dag_run_id"]) if run["dag_run_id"] else []
+    tasks.sort(key=lambda ti: (ti.get("start_date") or "~", ti["task_id"], ti.get("map_index", -1)))
     return render(request, "run.html", detail=detail, run=run, tasks=tasks)
 
 
@@ -111,19 +118,22 @@ async def record_search(request: Request, q: str = "") -> Response:
     """Find a record by Salesforce Id or email; one match opens its timeline."""
     query = q.strip()
     if _SF_ID.match(query):
-        return RedirectResponse(f"{request.scope.get('root_path', '').rstrip('/')}/record/{query}", status_code=303)
+        return RedirectResponse(f"{_root(request)}/record/{query}", status_code=303)
     matches = await run_in_threadpool(ids_by_email, query) if "@" in query else []
     if len(matches) == 1:
-        return RedirectResponse(f"{request.scope.get('root_path', '').rstrip('/')}/record/{matches[0]}",
-                                status_code=303)
+        return RedirectResponse(f"{_root(request)}/record/{matches[0]}", status_code=303)
     return render(request, "record_search.html", query=query, matches=matches)
 
 
 @router.get("/record/{sf_id}", response_class=HTMLResponse)
 async def record_page(request: Request, sf_id: str) -> Response:
     """Record timeline: every run and write-back that touched one Salesforce record."""
-    if not _SF_ID.match(sf_id):
-        raise HTTPException(status_code=422, detail="not a Salesforce Id (15 or 18 letters and digits)")
+    try:
+        case_safe = to_18(sf_id)
+    except InvalidSalesforceId as bad:
+        raise HTTPException(status_code=422, detail=str(bad)) from bad
+    if case_safe != sf_id:  # a 15-character Id, as a Salesforce button's {!Contact.Id} gives it
+        return RedirectResponse(f"{_root(request)}/record/{case_safe}", status_code=307)
     data = await run_in_threadpool(reports.timeline, sf_id)
     return render(request, "record.html", data=data)
 

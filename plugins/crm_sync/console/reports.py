@@ -114,6 +114,17 @@ def overview(dags: dict[str, dict[str, Any]], now: datetime | None = None) -> di
     }
 
 
+def parse_date(value: str | None) -> date | None:
+    """A filter's date (`YYYY-MM-DD`); empty means no filter.
+
+    Raises:
+        ValueError: for anything else.
+    """
+    if value is None or not value.strip():
+        return None
+    return date.fromisoformat(value.strip())
+
+
 def history(*, object_name: str | None, kind: str | None, status: str | None, date_from: date | None,
             date_to: date | None, limit: int = 200) -> dict[str, Any]:
     """Runs matching the filters (newest first) and the values the filters can take."""
