@@ -203,7 +203,7 @@ def browser(console_stack) -> Iterator[Any]:
 
 def sign_in(browser, stack: ConsoleStack, user: str, *, color_scheme: str = "light") -> Any:
     """A new browser page signed in to Airflow as `user` through its login form."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme=color_scheme)
+    context = browser.new_context(viewport={"width": 1440, "height": 960}, color_scheme=color_scheme)
     context.set_default_timeout(30_000)
     page = context.new_page()
     page.goto(f"{stack.base_url}/auth/login/")

@@ -137,7 +137,7 @@ def test_replay_from_quarantine_runs_crm_record_sync_and_the_fixed_records_load(
     stack.emulator.admin().update("Contact", fixed["sf_id"], {"Email": email})  # fixed in Salesforce
 
     page = sign_in(browser, stack, "admin")
-    page.goto(_in_airflow(stack, f"/quarantine?object=Contact&reason={quote(INVALID_EMAIL)}#records"))
+    page.goto(_in_airflow(stack, f"/quarantine?object=Contact&reason={quote(INVALID_EMAIL)}"))
     frame = _console_frame(page)
     record = frame.locator(f"#records tr[data-sf-id='{fixed['sf_id']}']")
     record.wait_for()
@@ -181,6 +181,7 @@ def test_replay_from_quarantine_runs_crm_record_sync_and_the_fixed_records_load(
     outcomes = frame.locator("#events tbody tr td:nth-child(4)").all_inner_texts()
     assert outcomes == ["created", "quarantined"]  # newest first: the replay loaded it
     assert "replayed by crm_record_sync run" in frame.locator("#record-quarantine").inner_text()
+    screenshot(page, "record_timeline_replayed")
 
 
 def test_dismiss_with_a_note(console_stack, browser) -> None:

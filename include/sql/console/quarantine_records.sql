@@ -6,8 +6,8 @@ SELECT q.quarantine_id, q.run_id, q.sf_id, q.reasons, q.quarantined_at,
           FROM crm_mapping.field_maps f
          WHERE f.object = q.object
            AND f.target IN (SELECT split_part(r, ':', 1) FROM unnest(q.reasons) AS r)) AS offending,
-       coalesce(q.payload ->> 'Email', q.payload ->> 'Name',
-                concat_ws(' ', q.payload ->> 'FirstName', q.payload ->> 'LastName')) AS label
+       coalesce(q.payload ->> 'Name', nullif(concat_ws(' ', q.payload ->> 'FirstName', q.payload ->> 'LastName'), ''),
+                q.payload ->> 'Email') AS label
   FROM crm_quarantine.records q
  WHERE q.status = 'open' AND q.object = %(object)s AND %(reason)s = ANY (q.reasons)
  ORDER BY q.quarantined_at DESC, q.quarantine_id

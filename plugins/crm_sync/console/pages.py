@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 
 from crm_sync.console import airflow_api, charts, reports
@@ -23,6 +24,7 @@ from crm_sync.console.security import can_view
 from crm_sync.sfids import InvalidSalesforceId, to_18
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+_BACKTICKED = re.compile(r"`([^`<>]+)`")
 _SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 router = APIRouter(dependencies=[can_view], include_in_schema=False)
@@ -60,7 +62,12 @@ def when(moment: datetime | str | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-TEMPLATES.env.filters.update(ago=ago, duration=duration, when=when)
+def inline_code(text: str) -> Markup:
+    """Escape text and show its `backticked` names as code."""
+    return Markup(_BACKTICKED.sub(r"<code>\1</code>", str(escape(text))))
+
+
+TEMPLATES.env.filters.update(ago=ago, duration=duration, when=when, inline_code=inline_code)
 TEMPLATES.env.globals.update(dag_run_url=airflow_api.dag_run_url, task_log_url=airflow_api.task_log_url)
 
 
