@@ -250,8 +250,12 @@ def test_a_viewer_sees_the_pages_but_cannot_replay_dismiss_or_sync(console_stack
     stack = console_stack
     open_row = stack.warehouse("SELECT quarantine_id, sf_id FROM crm_quarantine.records WHERE status = 'open'"
                                " ORDER BY quarantine_id LIMIT 1")[0]
-    for path in ("/", "/history", "/quarantine", f"/record/{open_row['sf_id']}", "/writeback", "/api/overview"):
-        assert stack.api("viewer", "GET", f"/crm-sync{path}").status_code == 200, path
+    secrets_known = [stack.passwords["admin"], stack.passwords["viewer"], "emulator-password", "emulator-token"]
+    for path in ("/", "/history", "/runs/1", "/quarantine", f"/record/{open_row['sf_id']}", "/writeback",
+                 "/api/overview", "/api/history", "/api/writeback?run_id=2"):
+        response = stack.api("viewer", "GET", f"/crm-sync{path}")
+        assert response.status_code == 200, path
+        assert not [secret for secret in secrets_known if secret in response.text], path
     selection = {"object": "Contact", "ids": [open_row["quarantine_id"]]}
     assert stack.api("viewer", "POST", "/crm-sync/api/quarantine/replay", json=selection).status_code == 403
     assert stack.api("viewer", "POST", "/crm-sync/api/quarantine/dismiss",
