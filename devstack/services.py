@@ -46,7 +46,7 @@ DEFAULT_DEMO_RECORDS = 5000
 DEMO_SEED = 42
 READY_PREFIX = "READY "
 #: Where the CRM sync console (the sync's Airflow UI plugin) is served, under the Airflow UI.
-CRM_CONSOLE_PATH = "/plugins/crm-sync/"
+CRM_CONSOLE_PATH = "/plugin/crm-sync"
 
 Reporter = Callable[[str], None]
 

@@ -112,7 +112,7 @@ def test_the_dev_stack_keeps_connections_out_of_the_environment(tmp_path: Path) 
     assert "AIRFLOW_CONN_" not in write_env_file(env, tmp_path / "env.sh").read_text()
     assert sorted(stack.connections()) == ["crm_warehouse", "marketing_db", "salesforce_default"]
     assert stack.connections()["crm_warehouse"]["port"] == 55432
-    assert stack.console_url == "http://localhost:8080/plugins/crm-sync/"
+    assert stack.console_url == "http://localhost:8080/plugin/crm-sync"
 
 
 def test_env_file_is_sourceable_and_printing_masks_passwords(tmp_path: Path) -> None:
