@@ -288,6 +288,12 @@ def step(conn: psycopg.Connection, run_id: int, name: str, *,
 
 
 def _add_calls(conn: psycopg.Connection, run_id: int, gateway: SalesforceGateway | None, before: int) -> None:
-    if gateway is not None and gateway.api_calls > before:
+    """Add the step's API calls to the run, and keep the org's daily usage Salesforce last reported."""
+    if gateway is None:
+        return
+    if gateway.api_calls > before:
         conn.execute("UPDATE crm_sync.sync_runs SET api_calls = api_calls + %s WHERE run_id = %s",
                      (gateway.api_calls - before, run_id))
+    used, maximum = gateway.usage
+    if used is not None and maximum is not None:
+        update_run(conn, run_id, report={"api_usage": {"used": used, "max": maximum}})

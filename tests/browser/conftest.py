@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -110,8 +111,9 @@ def _fresh_database(pg_server, name: str, kind: str) -> str:
 
 
 def _seed_with_real_runs(stack_dsns: tuple[str, str], emulator: Any) -> None:
-    """A differential import of Contacts, a write-back with one record Salesforce rejects, and a
-    Lead differential that fails because the org's daily API budget is used up."""
+    """A differential import of Contacts, a write-back with one record Salesforce rejects, a Lead
+    differential stopped because the org's daily API budget is used up, and one that fails
+    because Salesforce refuses the connection's password."""
     import crm_differential
     import crm_writeback
     from airflow.utils.state import DagRunState
@@ -132,6 +134,13 @@ def _seed_with_real_runs(stack_dsns: tuple[str, str], emulator: Any) -> None:
         run = crm_differential.crm_differential_lead.test()
     finally:
         admin.set_api_usage(used=usage["used"])
+    assert run.state == DagRunState.SUCCESS  # stopped cleanly: its tasks are skipped
+    good = os.environ["AIRFLOW_CONN_SALESFORCE_DEFAULT"]
+    os.environ["AIRFLOW_CONN_SALESFORCE_DEFAULT"] = json.dumps(json.loads(good) | {"password": "wrong"})
+    try:
+        run = crm_differential.crm_differential_lead.test()
+    finally:
+        os.environ["AIRFLOW_CONN_SALESFORCE_DEFAULT"] = good
     assert run.state == DagRunState.FAILED
 
 

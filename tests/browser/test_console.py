@@ -112,17 +112,18 @@ def test_history_filters_charts_and_a_run_page(console_stack, browser) -> None:
 
 def test_a_failed_runs_page_says_what_went_wrong_and_what_to_do(console_stack, browser) -> None:
     stack = console_stack
-    failed = stack.warehouse("SELECT run_id, error FROM crm_sync.sync_runs WHERE object = 'Lead'"
-                             " AND kind = 'differential'")[0]
-    assert "REQUEST_LIMIT_EXCEEDED" in failed["error"]
+    stopped, failed = stack.warehouse("SELECT run_id, status, error FROM crm_sync.sync_runs WHERE object = 'Lead'"
+                                      " AND kind = 'differential' ORDER BY run_id")
+    assert stopped["status"] == "budget_stopped" and "REQUEST_LIMIT_EXCEEDED" in stopped["error"]
+    assert failed["status"] == "failed" and "INVALID_LOGIN" in failed["error"]
     page = sign_in(browser, stack, "admin")
     page.goto(_in_airflow(stack, "/history?status=failed"))
     frame = _console_frame(page)
     frame.locator(f"#runs a[href$='/runs/{failed['run_id']}']").click()
     explained = frame.locator("#error")
     explained.wait_for()
-    assert "daily Salesforce API budget is used up" in explained.locator("h3").inner_text()
-    assert "CRM_SYNC_INTERVAL_MINUTES" in explained.inner_text()
+    assert "refused the sync's login" in explained.locator("h3").inner_text()
+    assert "salesforce_default" in explained.inner_text()
     assert "failed" in frame.locator("#tasks").inner_text()
     screenshot(page, "run_failed")
 

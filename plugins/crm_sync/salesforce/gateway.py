@@ -55,8 +55,8 @@ class TransientFailure(RuntimeError):
     """A call kept failing transiently after every attempt."""
 
 
-class ApiLimitReached(RuntimeError):
-    """Salesforce refused a call: the org's daily API limit is used up."""
+class ApiLimitReached(BudgetExhausted):
+    """Salesforce refused a call: the org's daily API limit is used up (the run stops cleanly)."""
 
 
 class SalesforceLoginFailed(RuntimeError):
@@ -232,8 +232,8 @@ class SalesforceGateway:
                 continue
             except SalesforceRefusedRequest as exc:
                 if "REQUEST_LIMIT_EXCEEDED" in str(exc.content):
-                    raise ApiLimitReached(f"{what}: Salesforce refused the call: the org's daily API limit "
-                                          f"is reached; the next run carries on") from exc
+                    raise ApiLimitReached(f"{what}: Salesforce refused the call (REQUEST_LIMIT_EXCEEDED): the "
+                                          f"org's daily API limit is reached; the next run carries on") from exc
                 raise
             except SalesforceError as exc:
                 if exc.status not in TRANSIENT_STATUS and _error_code(exc) not in TRANSIENT_CODES:

@@ -106,12 +106,12 @@ class BulkIngest:
                 last_problem = str(exc)
                 for key in pending:
                     results[key].code, results[key].message = "transient", last_problem
+                if isinstance(exc, ApiLimitReached):
+                    self.budget.stop(self.connection.api_calls, JOB_CALLS, "Salesforce's daily limit")
+                    return results
                 if isinstance(exc, BudgetExhausted):
                     for key in pending:
                         results[key].code = "api_budget"
-                    return results
-                if isinstance(exc, ApiLimitReached):
-                    self.budget.stop(self.connection.api_calls, JOB_CALLS, "Salesforce's daily limit")
                     return results
                 self.sleep(policy.backoff(attempt))
                 continue
