@@ -68,7 +68,7 @@ def differential_dag(ctx: RunContext, mapping: ObjectMapping) -> DAG:
             load_step.load(RunContext.load(), sync_run_id)
             return sync_run_id
 
-        @task(outlets=published_assets(ctx.mappings, [object_name]))
+        @task(multiple_outputs=False, outlets=published_assets(ctx.mappings, [object_name]))
         def finalize(sync_run_id: int) -> dict[str, Any]:
             """Advance the watermark, close the run, log the summary; returns the run's counts."""
             return finalize_step.finalize(RunContext.load(), sync_run_id).as_xcom()

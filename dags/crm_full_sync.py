@@ -77,7 +77,7 @@ with DAG(**dag_arguments(
                 locks.acquire(wh, context["run_id"], lease_seconds=ctx.settings.lock_lease_seconds)
         return objects
 
-    @task(pool=SALESFORCE_POOL, map_index_template="{{ object_name }}", outlets=published_assets(_ctx.mappings))
+    @task(multiple_outputs=False, pool=SALESFORCE_POOL, map_index_template="{{ object_name }}", outlets=published_assets(_ctx.mappings))
     def sync_object(object_name: str) -> dict[str, Any]:
         """Extract (Bulk, resumable), validate, load (and mirror), finalize one object."""
         context = get_current_context()
@@ -87,7 +87,7 @@ with DAG(**dag_arguments(
                                   dry_run=params["dry_run"])
             return publish(ctx, run_id).as_xcom()
 
-    @task(pool=SALESFORCE_POOL)
+    @task(multiple_outputs=False, pool=SALESFORCE_POOL)
     def reference_data(objects: list[str]) -> dict[str, Any]:
         """Record owners and active picklist values; value-map gaps reported by name."""
         context, ctx = get_current_context(), RunContext.load()

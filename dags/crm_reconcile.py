@@ -50,7 +50,7 @@ with DAG(**dag_arguments(
                 raise SyncSkipped(f"full sync {holder} is running; it re-checks everything anyway")
         return _objects
 
-    @task(pool=SALESFORCE_POOL, map_index_template="{{ object_name }}", outlets=published_assets(_ctx.mappings))
+    @task(multiple_outputs=False, pool=SALESFORCE_POOL, map_index_template="{{ object_name }}", outlets=published_assets(_ctx.mappings))
     def reconcile(object_name: str) -> dict[str, Any]:
         """Compare one object with Salesforce and repair the drift."""
         with airflow_outcome():

@@ -41,7 +41,7 @@ with DAG(**dag_arguments(
         with airflow_outcome():
             return validate_ids(split_ids(params["ids"]), object_name=params["object"])
 
-    @task(pool=SALESFORCE_POOL, outlets=published_assets(_ctx.mappings))
+    @task(multiple_outputs=False, pool=SALESFORCE_POOL, outlets=published_assets(_ctx.mappings))
     def sync_records(ids: list[str]) -> dict[str, Any]:
         """Extract the records by Id, then validate, load and finalize them."""
         context, ctx = get_current_context(), RunContext.load()

@@ -34,13 +34,13 @@ with DAG(**dag_arguments(
         with airflow_outcome():
             steps.prepare(RunContext.load(), dag_run_id=get_current_context()["run_id"])
 
-    @task(pool=SALESFORCE_POOL)
+    @task(multiple_outputs=False, pool=SALESFORCE_POOL)
     def write() -> dict[str, int]:
         """Write the pending marketing changes; returns the sync log run id per object."""
         with airflow_outcome():
             return steps.write(RunContext.load(), dag_run_id=get_current_context()["run_id"])
 
-    @task(pool=SALESFORCE_POOL)
+    @task(multiple_outputs=False, pool=SALESFORCE_POOL)
     def refresh(run_ids: dict[str, int]) -> dict[str, int]:
         """Read created, linked and overwritten records back into the marketing database."""
         with airflow_outcome():

@@ -56,6 +56,8 @@ def test_every_dag_in_the_dagbag_follows_the_policy() -> None:
             assert task.owner == "crm_sync" and task.retries >= 1, (dag_id, task.task_id)
             assert task.doc_md or task.doc or (task.python_callable.__doc__ if hasattr(task, "python_callable")
                                                 else None), (dag_id, task.task_id)
+            # One compact XCom per task: a dict return must not become an XCom per key.
+            assert not getattr(task, "multiple_outputs", False), (dag_id, task.task_id)
         calling = {t.task_id for t in dag.tasks if t.pool == "salesforce_api"}
         assert SALESFORCE_TASKS[dag_id] <= calling, (dag_id, calling)
 
