@@ -164,6 +164,9 @@ class CeleryStack:
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
             "AIRFLOW__API_AUTH__JWT_SECRET": self._jwt_secret(),
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(self.scheduled),
+            # All components share one machine's CPUs: a task start may wait on the API
+            # server longer than the 5 s default before its retry.
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
             # Each process serving logs needs a port of its own on a shared machine.
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(find_free_port()),
             "PYTHONUNBUFFERED": "1",
@@ -311,44 +314,47 @@ class CeleryStack:
     def stop_component(self, name: str, timeout: float = 30) -> None:
         """Stop one component and its children (SIGTERM, then SIGKILL)."""
         process = self.processes.pop(name, None)
-        if process is None:
-            return
-        _stop_group(process.popen, timeout)
+        if process is not None:
+            _stop_groups([process.popen], timeout)
 
-    def stop(self) -> None:
-        """Stop the workers first, then the servers, then Redis."""
-        order = [name for name in self.processes if name.startswith("worker-")]
-        order += [name for name in reversed(SERVER_COMPONENTS) if name in self.processes]
-        order += [name for name in self.processes if name not in order]
-        for name in order:
-            self.stop_component(name)
+    def stop(self, timeout: float = 30) -> None:
+        """Stop the workers (warm: running tasks may finish), then the servers and Redis."""
+        workers = [name for name in self.processes if name.startswith("worker-")]
+        for group in (workers, list(self.processes)):
+            _stop_groups([self.processes.pop(name).popen for name in group if name in self.processes], timeout)
 
 
-def _stop_group(popen: subprocess.Popen[bytes], timeout: float) -> None:
-    """Signal the process group ``popen`` leads; escalate to SIGKILL after ``timeout``."""
-    if popen.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10)):
+def _stop_groups(popens: list[subprocess.Popen[bytes]], timeout: float) -> None:
+    """SIGTERM the process groups ``popens`` lead, wait up to ``timeout``, SIGKILL what is left."""
+
+    def signal_all(sig: int) -> None:
+        for popen in popens:
+            try:
+                os.killpg(popen.pid, sig)
+            except ProcessLookupError:
+                continue
+
+    signal_all(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for popen in popens:
         try:
-            os.killpg(popen.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            popen.wait(timeout=wait)
+            popen.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             continue
-        # The leader is gone; its children (task processes, Celery's pool) follow it.
-        try:
-            os.killpg(popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        return
+    # Leaders that are gone may leave children (task processes, Celery's pool): the group goes.
+    signal_all(signal.SIGKILL)
+    for popen in popens:
+        popen.wait(timeout=10)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def run_foreground(stack: CeleryStack, workers: int, say: Reporter) -> int:
     """Start the topology and keep it running until Ctrl-C / SIGTERM or a component exits."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         stack.start(workers=workers, say=say)
         say(f"logs: {stack.log_dir}")
@@ -362,6 +368,9 @@ def run_foreground(stack: CeleryStack, workers: int, say: Reporter) -> int:
         say(f"error: {exc}")
         return 1
     finally:
+        # A second Ctrl-C or `make stop`'s escalation must not cut the stopping short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
 
 

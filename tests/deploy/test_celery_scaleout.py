@@ -166,6 +166,7 @@ class ScenarioResult:
     task_instances: dict[str, list[dict[str, Any]]]
     sync_runs: list[dict[str, Any]]
     marketing: dict[str, tuple[int, str]]
+    rows: dict[str, list[str]]
     seconds: float
 
 
@@ -179,16 +180,16 @@ def _run_scenario(topology: Topology) -> ScenarioResult:
     }
     deadline = time.monotonic() + RUNS_TIMEOUT
     runs: dict[str, dict[str, Any]] = {}
+    wanted = {run_id: dag_id for dag_id, run_id in triggered.items()}
     while len(runs) < len(triggered):
-        for dag_id, run_id in triggered.items():
-            if dag_id not in runs:
-                run = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
-                if run["state"] in ("success", "failed"):
-                    runs[dag_id] = run
+        listed = api.get("/api/v2/dags/~/dagRuns?limit=100&order_by=-run_after")["dag_runs"]
+        for run in listed:
+            if wanted.get(run["dag_run_id"]) == run["dag_id"] and run["state"] in ("success", "failed"):
+                runs[run["dag_id"]] = run
         topology.stack.check_running()
         if time.monotonic() > deadline:
             raise AssertionError(f"runs not finished in {RUNS_TIMEOUT}s: {sorted(set(triggered) - set(runs))}")
-        time.sleep(2)
+        time.sleep(3)
     seconds = time.monotonic() - began
     task_instances = {
         dag_id: api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances?limit=100")[
@@ -204,12 +205,31 @@ def _run_scenario(topology: Topology) -> ScenarioResult:
         columns = [c.name for c in cursor.description or ()]
         sync_runs = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
     with psycopg.connect(topology.pg_server.dsn(MARKETING_DB)) as mk:
-        marketing = {table: _table_digest(mk, table) for table in MARKETING_TABLES}
-    return ScenarioResult(runs, task_instances, sync_runs, marketing, seconds)
+        rows = {table: _table_rows(mk, table) for table in MARKETING_TABLES}
+    marketing = {
+        table: (len(content), hashlib.sha256("\n".join(content).encode()).hexdigest())
+        for table, content in rows.items()
+    }
+    return ScenarioResult(runs, task_instances, sync_runs, marketing, rows, seconds)
 
 
-def _table_digest(conn: psycopg.Connection, table: str) -> tuple[int, str]:
-    """Row count and a SHA-256 of the sorted rows, without clock- or sequence-set columns."""
+def lead_only_columns() -> set[str]:
+    """``people`` columns that the Lead mapping loads and the Contact mapping does not."""
+    from crm_sync.mapping.loader import load_mappings
+    from crm_sync.paths import mappings_dir
+
+    targets = {m.object: {f.target for f in m.loaded_fields} for m in load_mappings(mappings_dir()).objects}
+    return targets["Lead"] - targets["Contact"]
+
+
+def _table_rows(conn: psycopg.Connection, table: str) -> list[str]:
+    """The table's rows as sorted JSON lines, without clock- or sequence-set columns.
+
+    One known difference is left out, on purpose and narrowly: on a person linked to both a
+    Lead and a Contact, the columns only the Lead maps (``company``, ``lead_stage``) keep the
+    Lead's values if the Lead loaded first and stay empty if the Contact did
+    (docs/deployment.md, "Concurrency"). Every other column of every row is compared.
+    """
     columns = [
         row[0]
         for row in conn.execute(
@@ -220,9 +240,14 @@ def _table_digest(conn: psycopg.Connection, table: str) -> tuple[int, str]:
         if row[0] not in VOLATILE_COLUMNS
     ]
     assert columns, f"marketing table {table} does not exist"
-    select = ", ".join(f'"{c}"' for c in columns)
-    rows = sorted(json.dumps(row, default=str) for row in conn.execute(f'SELECT {select} FROM "{table}"'))
-    return len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest()
+    order_dependent = lead_only_columns() if table == "people" else set()
+    assert order_dependent <= set(columns), order_dependent
+    select = ", ".join(
+        f'CASE WHEN lead_sf_id IS NULL OR contact_sf_id IS NULL THEN "{c}" END' if c in order_dependent else f'"{c}"'
+        for c in columns
+    )
+    cursor = conn.execute(f'SELECT {select} FROM "{table}"')
+    return sorted(json.dumps(dict(zip(columns, row, strict=True)), default=str) for row in cursor)
 
 
 def _check_documented_outcomes(result: ScenarioResult) -> None:
@@ -325,5 +350,10 @@ def test_all_syncs_at_once_on_two_workers_match_one_worker(topology: Topology) -
     _check_documented_outcomes(two_workers)
     _check_no_collisions(two_workers)
     assert _hostnames(two_workers) == {"worker-1", "worker-2"}
-    assert two_workers.marketing == one_worker.marketing
+    for table in MARKETING_TABLES:
+        only_one = sorted(set(one_worker.rows[table]) - set(two_workers.rows[table]))
+        only_two = sorted(set(two_workers.rows[table]) - set(one_worker.rows[table]))
+        assert two_workers.marketing[table] == one_worker.marketing[table], (
+            f"{table} differs: one worker only {only_one[:3]}; two workers only {only_two[:3]}"
+        )
     print(f"one worker: {one_worker.seconds:.1f}s, two workers: {two_workers.seconds:.1f}s")

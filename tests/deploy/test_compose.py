@@ -246,3 +246,15 @@ def test_example_salesforce_connections_parse(monkeypatch: pytest.MonkeyPatch) -
     assert set(jwt.extra_dejson) == {"consumer_key", "private_key_file_path", "domain", "version"}
     assert jwt.extra_dejson["private_key_file_path"] == "/opt/crm-sync/secrets/salesforce.key"
     assert password.password and set(password.extra_dejson) == {"security_token", "domain", "version"}
+
+
+@pytest.mark.parametrize(
+    "script",
+    sorted((PROJECT_ROOT / "deploy").glob("*/*.sh")),
+    ids=lambda path: str(path.relative_to(PROJECT_ROOT)),
+)
+def test_start_up_scripts_are_valid_bash(script: Path) -> None:
+    result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert script.read_text().startswith("#!/usr/bin/env bash\n")
+    assert "set -euo pipefail" in script.read_text()
