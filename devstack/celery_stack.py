@@ -109,7 +109,7 @@ class CeleryStack:
         redis_server: The ``redis-server`` executable.
     """
 
-    base_env: Mapping[str, str]
+    base_env: Mapping[str, str] = field(repr=False)  # holds connections: never in a repr
     state_dir: Path
     root: Path
     api_port: int = 0
@@ -119,7 +119,7 @@ class CeleryStack:
     python: str = sys.executable
     redis_server: str = "redis-server"
     redis_port: int = 0
-    processes: dict[str, _Process] = field(default_factory=dict)
+    processes: dict[str, _Process] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir).absolute()
