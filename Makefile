@@ -2,6 +2,7 @@
 #
 #   make demo     embedded PostgreSQL + Salesforce emulator, full and differential syncs, report
 #   make airflow  the same stack plus `airflow standalone` (UI on http://localhost:8080)
+#   make airflow-celery  the same stack on Celery: scheduler, dag-processor, api-server, triggerer, 2 workers
 #   make test     the whole test suite (starts its own throw-away services)
 #   make bench    the benchmarks (docs/performance.md); one JSON line per scenario, last
 #   make stop     stop the background services started by demo/airflow
@@ -23,7 +24,7 @@ STACK_DIR := .local
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv demo airflow test bench lint stop status clean
+.PHONY: help venv demo airflow airflow-celery test bench lint stop status clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -51,6 +52,10 @@ demo: $(STAMP)
 
 airflow: $(STAMP)
 	$(VPY) -m devstack airflow
+
+# Needs redis-server (Debian/Ubuntu: apt-get install redis-server); CELERY_WORKERS=N for more workers.
+airflow-celery: $(STAMP)
+	$(VPY) -m devstack airflow-celery --workers $(or $(CELERY_WORKERS),2)
 
 test: $(STAMP)
 	$(VPY) -m pytest

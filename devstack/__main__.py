@@ -1,4 +1,4 @@
-"""Command line of the local stack: ``python -m devstack up|down|status|env|airflow``.
+"""Command line of the local stack: ``python -m devstack up|down|status|env|airflow|airflow-celery``.
 
 Run with the project's virtualenv and ``PYTHONPATH=plugins:.`` (the Makefile does both).
 Environment overrides: ``CRM_PG_PORT`` (54329), ``CRM_EMULATOR_PORT`` (8443),
@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         "--shell", action="store_true", help="print export lines instead (for `eval`; includes passwords)"
     )
     commands.add_parser("airflow", help="`up`, then `airflow standalone` in the foreground")
+    celery_parser = commands.add_parser(
+        "airflow-celery", help="`up`, then Airflow on Celery (Redis broker, N workers) in the foreground"
+    )
+    celery_parser.add_argument("--workers", type=int, default=2, help="Celery workers (default 2)")
     args = parser.parse_args(argv)
 
     try:
@@ -47,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{key}={value}")
         elif args.command == "airflow":
             return stack.run_airflow()
+        elif args.command == "airflow-celery":
+            from devstack.celery_stack import run_on_dev_stack
+
+            return run_on_dev_stack(stack, workers=args.workers)
     except (StackError, PostgresError, AirflowSetupError) as exc:
         print(f"devstack: error: {exc}", file=sys.stderr)
         return 1

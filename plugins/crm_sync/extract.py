@@ -15,11 +15,12 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from crm_sync import runs
+from crm_sync import locks, runs
 from crm_sync.context import RunContext
 from crm_sync.extract_bulk import stage_bulk, staged_rows
 from crm_sync.mapping.model import ObjectMapping
 from crm_sync.normalize import from_rest
+from crm_sync.prepare import SyncSkipped
 from crm_sync.runs import RunKind, RunStatus
 from crm_sync.salesforce import FieldInfo, SalesforceGateway, SalesforceSchemaError
 from crm_sync.salesforce.ids import validate_ids
@@ -52,6 +53,13 @@ def extract_changes(ctx: RunContext, object_name: str, *, dag_run_id: str | None
         window_start = None if watermark is None else watermark - timedelta(seconds=settings.lookback_seconds)
         run_id = runs.start_run(wh, object_name=mapping.object, kind=RunKind.DIFFERENTIAL, dag_run_id=dag_run_id,
                                 window_start=window_start, window_end=window_end, watermark_before=watermark)
+        holder = locks.lock_holder(wh)
+        if holder:
+            # The full sync took its lock after this run's prepare: the differential waits for it.
+            reason = f"full sync {holder} is running; differential syncs wait for it"
+            runs.update_run(wh, run_id, status=RunStatus.SKIPPED, error=reason, finished_at=datetime.now(UTC))
+            wh.commit()
+            raise SyncSkipped(reason)
         abandoned = wh.execute(read_sql("extract/fail_abandoned_runs.sql"),
                                {"object": mapping.object, "by": run_id}).rowcount
         if abandoned:

@@ -87,29 +87,46 @@ def _marketing_change_stands(field_map: FieldMap, row: str) -> sql.Composable:
     return sql.SQL("({} OR {})").format(untouched, newer)
 
 
-def _fragments(mapping: ObjectMapping, row: str, owns: sql.Composable) -> dict[str, sql.Composable]:
+def _fragments(mapping: ObjectMapping, row: str, owns: sql.Composable,
+               shared: frozenset[str] | None = None) -> dict[str, sql.Composable]:
+    """The column lists and SET clauses of the load statements.
+
+    `shared`: the person columns the other people object also loads; `owns` decides only
+    those. A column only this object loads is always its own (a Lead's company stays the
+    Lead's, whichever of Lead and Contact loaded first).
+    """
     fields = mapping.loaded_fields
     updatable = [f for f in fields if not (mapping.is_people and f.target == "email")]
+
+    def owner(f: FieldMap) -> sql.Composable:
+        return owns if shared is None or f.target in shared else sql.SQL("true")
+
     cols = [sql.Identifier(f.target) for f in fields]
     return {
         "insert_cols": sql.SQL(", ").join(cols),
         "select_cols": sql.SQL(", ").join(sql.SQL("i.{}").format(c) for c in cols),
         "set_list": sql.SQL(", ").join(
-            sql.SQL("{} = {}").format(sql.Identifier(f.target), _resolved(f, row, owns)) for f in updatable),
+            sql.SQL("{} = {}").format(sql.Identifier(f.target), _resolved(f, row, owner(f))) for f in updatable),
         "lhs": sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(row), sql.Identifier(f.target))
                                   for f in updatable),
-        "rhs": sql.SQL(", ").join(_resolved(f, row, owns) for f in updatable),
+        "rhs": sql.SQL(", ").join(_resolved(f, row, owner(f)) for f in updatable),
         **target_parts(mapping),
     }
 
 
-def load_statements(mapping: ObjectMapping) -> list[sql.Composed]:
-    """The ordered statements that load `incoming` into the mapping's target table."""
+def load_statements(mapping: ObjectMapping, shared: frozenset[str] | None = None) -> list[sql.Composed]:
+    """The ordered statements that load `incoming` into the mapping's target table.
+
+    Args:
+        mapping: the object's mapping.
+        shared: for people, the columns the other people object (Lead or Contact) also
+            loads; None treats every column as shared.
+    """
     if mapping.is_people:
         # A Lead owns its person's Salesforce-owned values only while no live Contact does.
         owns = sql.SQL("(p.contact_sf_id IS NULL OR p.archived_at IS NOT NULL)") if mapping.is_lead \
             else sql.SQL("true")
-        parts = _fragments(mapping, "p", owns) | person_parts(mapping) | {"owns": owns}
+        parts = _fragments(mapping, "p", owns, shared) | person_parts(mapping) | {"owns": owns}
         files = (["people_convert.sql"] if mapping.is_lead else []) + ["people_duplicates.sql"]
         if mapping.mode == "update_only":
             files.append("update_only_people.sql")
@@ -154,11 +171,12 @@ def _copy_outcomes(marketing: psycopg.Connection, warehouse: psycopg.Connection)
 
 
 def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mapping: ObjectMapping,
-             run_id: int, *, dry_run: bool = False) -> LoadResult:
+             run_id: int, *, dry_run: bool = False, shared: frozenset[str] | None = None) -> LoadResult:
     """Stream the run's transformed rows into the marketing database and upsert them.
 
     The marketing transaction commits before this returns (a dry run rolls it back after
-    counting); the caller records the counts and only then advances the watermark.
+    counting); the caller records the counts and only then advances the watermark. `shared`:
+    see `load_statements`.
     """
     columns = publish_columns(mapping)
     with marketing.transaction():
@@ -187,7 +205,10 @@ def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mappi
             # The duplicate and email-change checks look rows up by match key.
             marketing.execute(sql.SQL("CREATE INDEX ON incoming ({})").format(sql.Identifier(mapping.match_key)))
         marketing.execute("ANALYZE incoming")
-        for number, statement in enumerate(load_statements(mapping), start=1):
+        # Loads of one marketing table run one at a time (Leads and Contacts share people):
+        # a later load never interleaves with an earlier one's statements.
+        marketing.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"crm_sync.load.{mapping.target}",))
+        for number, statement in enumerate(load_statements(mapping, shared), start=1):
             started = time.monotonic()
             marketing.execute(statement)
             log.debug("load statement %d of %s: %.2f s", number, mapping.object, time.monotonic() - started)
@@ -205,6 +226,15 @@ def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mappi
     return result
 
 
+def shared_person_columns(ctx: RunContext, mapping: ObjectMapping) -> frozenset[str] | None:
+    """The person columns the other people object loads too (None for non-people targets)."""
+    if not mapping.is_people:
+        return None
+    other = next((m for m in ctx.mappings.objects if m.is_people and m.object == mapping.person_link.other_object),
+                 None)
+    return frozenset(f.target for f in other.loaded_fields) if other else frozenset()
+
+
 def load(ctx: RunContext, run_id: int) -> dict[str, int]:
     """Publish the run's valid rows into the marketing database; returns the outcome counts.
 
@@ -215,7 +245,7 @@ def load(ctx: RunContext, run_id: int) -> dict[str, int]:
         run = runs.get_run(wh, run_id)
         mapping = ctx.mapping(run.object)
         with runs.step(wh, run_id, "load"), ctx.marketing() as mk:
-            result = load_run(wh, mk, mapping, run_id, dry_run=run.dry_run)
+            result = load_run(wh, mk, mapping, run_id, dry_run=run.dry_run, shared=shared_person_columns(ctx, mapping))
             wh.execute(read_sql("load/record_skipped.sql"), {
                 "run_id": run_id, "row_ids": [r[0] for r in result.skipped],
                 "sf_ids": [r[1] for r in result.skipped], "reasons": [r[2] for r in result.skipped]})
