@@ -49,7 +49,9 @@ with DAG(**dag_arguments(
         _ctx.settings, dag_id="crm_full_sync", schedule=None, tags=["full_sync"], doc_md=__doc__,
         description="Re-pull everything from Salesforce (Bulk API 2.0), on demand",
         params={
-            "objects": Param(_objects, type="array", items={"type": "string", "enum": _objects},
+            # `examples` makes Airflow's form a multi-select of the mapped objects; `items.enum`
+            # refuses anything else.
+            "objects": Param(_objects, type="array", items={"type": "string", "enum": _objects}, examples=_objects,
                              minItems=1, uniqueItems=True, title="Objects",
                              description="The mapped objects to sync (all by default)."),
             "mode": Param("upsert", type="string", enum=["upsert", "mirror"], title="Mode",

@@ -92,6 +92,12 @@ def test_manual_dags_are_manual_with_params_forms() -> None:
     assert full.schedule is None and full.max_active_runs == 1
     assert full.params["mode"] == "upsert" and full.params["dry_run"] is False
     assert full.params["objects"] == ["Account", "Campaign", "Contact", "Lead", "Opportunity"]
+    objects = full.params.get_param("objects").schema
+    assert objects["examples"] == objects["items"]["enum"] == full.params["objects"]  # a multi-select
+    assert full.task_dict["sync_object"].map_index_template == "{{ object_name }}"  # labelled by object
+    record_ids = record.params.get_param("ids").schema if (record := bag.dags["crm_record_sync"]) else {}
+    assert record_ids["format"] == "multiline"
+    assert "003… = Contact" in (record.params.get_param("object").description or "")
     assert full.task_dict["release_lock"].is_teardown
     record = bag.dags["crm_record_sync"]
     assert record.schedule is None and set(record.params) == {"object", "ids"}
