@@ -208,10 +208,14 @@ def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mappi
         # Loads of one marketing table run one at a time (Leads and Contacts share people):
         # a later load never interleaves with an earlier one's statements.
         marketing.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"crm_sync.load.{mapping.target}",))
-        for number, statement in enumerate(load_statements(mapping, shared), start=1):
+        statements = load_statements(mapping, shared)
+        for number, statement in enumerate(statements, start=1):
             started = time.monotonic()
             marketing.execute(statement)
-            log.debug("load statement %d of %s: %.2f s", number, mapping.object, time.monotonic() - started)
+            seconds = time.monotonic() - started
+            # Progress of long loads in the task log; short statements only at DEBUG.
+            log.log(logging.INFO if seconds >= 1 else logging.DEBUG, "load of %s: statement %d of %d done in %.2f s",
+                    mapping.object, number, len(statements), seconds)
         # Counted in the database: only the skipped rows come back, never the whole batch.
         marketing.execute(read_sql("load/outcomes.sql"))
         result = LoadResult()

@@ -221,14 +221,17 @@ def _run_suite(suite: ExpectationSuite, *, connection_string: str, batch: Materi
         else:
             asset = datasource.add_query_asset(name=asset_name, query=batch.query)
         gx_batch = asset.add_batch_definition_whole_table(name="whole_batch").get_batch()
+        started = time.monotonic()
         screened = list(gx_batch.validate(suite, result_format="BOOLEAN_ONLY").results)
         wanted = {_config_key(result.expectation_config) for result in screened if _needs_rows(result)}
+        log.info("Great Expectations: %d expectations screened in %.2fs; %d need their failing rows named",
+                 len(screened), time.monotonic() - started, len(wanted))
         if not wanted:
             return screened
         detail = gx.ExpectationSuite(name=f"{suite.name}_rows", expectations=[
             expectation.copy() for expectation in suite.expectations
             if _config_key(expectation.configuration) in wanted])
-        log.debug("second pass over %d of %d expectations", len(detail.expectations), len(screened))
+        log.info("Great Expectations: naming the failing rows of %d expectation(s)", len(detail.expectations))
         named = {_config_key(result.expectation_config): result
                  for result in gx_batch.validate(detail, result_format=_COMPLETE).results}
     finally:
