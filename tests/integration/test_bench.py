@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ["full_sync_1m", "differential_5k", "writeback_100k"]
 CONTRACT = {  # DESIGN.md §3
     "scenario": str, "records": int, "seconds": (int, float), "records_per_s": (int, float),

@@ -51,7 +51,8 @@ class Loader:
                            window_start=None, window_end=None, watermark_before=None)
         stage_rows(self.wh, run_id, (from_rest(r) for r in records))
         self.wh.commit()
-        shared = frozenset(f.target for f in MAPPINGS.get(mapping.person_link.other_object).loaded_fields)
+        shared = (frozenset(f.target for f in MAPPINGS.get(mapping.person_link.other_object).loaded_fields)
+                  if mapping.is_people else None)
         return load_run(self.wh, self.mk, mapping, run_id, shared=shared)
 
     def people(self) -> dict[str, dict[str, Any]]:
