@@ -79,7 +79,7 @@ def full(object_name: str, dsn: str, page_size: int) -> dict[str, Any]:
     """Bulk 2.0 queryAll of every record (same query and page size as the sync), COPY, one upsert."""
     from simple_salesforce.bulk2 import Operation
 
-    from crm_sync.bulk_extract import FLOOR
+    from crm_sync.extract_bulk import FLOOR
     from crm_sync.salesforce.soql import extract_fields, select_query, soql_datetime
 
     mapping = _mapping(object_name)
