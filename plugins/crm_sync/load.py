@@ -160,7 +160,7 @@ def _room_for_temp_tables(conn: psycopg.Connection) -> None:
 
 def _copy_outcomes(marketing: psycopg.Connection, warehouse: psycopg.Connection) -> None:
     """Bring the published rows' outcomes to the warehouse (`load_outcomes`) for the event log."""
-    warehouse.execute("CREATE TEMP TABLE IF NOT EXISTS load_outcomes (row_id bigint PRIMARY KEY, outcome text)")
+    warehouse.execute("CREATE TEMP TABLE IF NOT EXISTS load_outcomes (row_id bigint, outcome text)")
     warehouse.execute("TRUNCATE load_outcomes")
     with marketing.cursor() as src, warehouse.cursor() as dst:
         with src.copy("COPY (SELECT row_id, outcome FROM outcomes WHERE outcome <> 'skipped') TO STDOUT"
@@ -168,6 +168,7 @@ def _copy_outcomes(marketing: psycopg.Connection, warehouse: psycopg.Connection)
                 dst.copy("COPY load_outcomes (row_id, outcome) FROM STDIN (FORMAT binary)") as writer:
             for block in reader:
                 writer.write(block)
+    warehouse.execute("ANALYZE load_outcomes")
 
 
 def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mapping: ObjectMapping,

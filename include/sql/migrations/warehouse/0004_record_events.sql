@@ -11,7 +11,9 @@ CREATE TABLE crm_sync.record_events (
     recorded_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX record_events_record ON crm_sync.record_events (sf_id, run_id);
-CREATE INDEX record_events_run ON crm_sync.record_events (run_id);
+-- Run ids only grow, so a BRIN index finds a run's events (pruning, retried loads) at almost
+-- no cost per inserted row.
+CREATE INDEX record_events_run ON crm_sync.record_events USING brin (run_id);
 
 -- How an operator settled a quarantined record (console: replay or dismiss with a note).
 ALTER TABLE crm_quarantine.records ADD COLUMN resolution_note text;
