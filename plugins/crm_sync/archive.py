@@ -20,10 +20,6 @@ from crm_sync.sqlfiles import ident, person_parts, target_parts, template
 log = logging.getLogger(__name__)
 
 
-def _link_column(mapping: ObjectMapping) -> sql.Identifier:
-    return ident(mapping.person_link.column if mapping.is_people else "sf_id")
-
-
 def archive_gone(marketing: psycopg.Connection, mapping: ObjectMapping, gone: sql.Composable, *,
                  reason: str, params: dict | None = None) -> int:
     """Archive the target rows whose Salesforce Id `gone` selects; returns how many changed.
@@ -58,8 +54,7 @@ def archive_absent(warehouse: psycopg.Connection, marketing: psycopg.Connection,
         log.warning("run %d staged no %s records: mirror would archive everything, so it does nothing",
                     run_id, mapping.object)
         return 0
-    column = _link_column(mapping)
-    table = ident("people" if mapping.is_people else mapping.target)
+    column, table = ident(mapping.sf_id_column), ident(mapping.target)
     gone = sql.SQL("SELECT t.{col} AS sf_id FROM {table} t WHERE t.{col} IS NOT NULL"
                    " AND NOT EXISTS (SELECT 1 FROM sf_ids s WHERE s.sf_id = t.{col})").format(col=column, table=table)
     with marketing.transaction():

@@ -68,10 +68,8 @@ def _stage_salesforce_ids(wh: psycopg.Connection, sf: SalesforceGateway, run_id:
 
 def _copy_marketing_ids(wh: psycopg.Connection, mk: psycopg.Connection, mapping: ObjectMapping) -> None:
     """Copy the marketing side's (sf_id, active) pairs of the object into a warehouse temp table."""
-    column = ident(mapping.person_link.column if mapping.is_people else "sf_id")
-    table = ident("people" if mapping.is_people else mapping.target)
     source = sql.SQL("SELECT {id}, archived_at IS NULL FROM {table} WHERE {id} IS NOT NULL").format(
-        id=column, table=table)
+        id=ident(mapping.sf_id_column), table=ident(mapping.target))
     wh.execute("CREATE TEMP TABLE marketing_ids (sf_id text PRIMARY KEY, active boolean) ON COMMIT DROP")
     with mk.cursor() as src, wh.cursor() as dst:
         with src.copy(sql.SQL("COPY ({}) TO STDOUT").format(source)) as reader, \

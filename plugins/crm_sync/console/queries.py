@@ -48,11 +48,6 @@ def fetch_one(conn: psycopg.Connection, name: str, params: dict[str, Any] | None
     return rows[0] if rows else None
 
 
-def marketing_id_column(mapping: ObjectMapping) -> str:
-    """The marketing column holding an object's Salesforce Id (people keep Lead and Contact apart)."""
-    return mapping.person_link.column if mapping.is_people else "sf_id"
-
-
 def marketing_counts(mappings: list[ObjectMapping]) -> dict[str, int]:
     """Active marketing rows per object.
 
@@ -68,7 +63,7 @@ def marketing_counts(mappings: list[ObjectMapping]) -> dict[str, int]:
     with marketing() as mk:
         for mapping in mappings:
             statement = template("console/marketing_count.sql", table=sql.Identifier(mapping.target),
-                                 id_column=sql.Identifier(marketing_id_column(mapping)))
+                                 id_column=sql.Identifier(mapping.sf_id_column))
             row: Any = mk.execute(statement).fetchone()
             counts[mapping.object] = int(row["n"]) if row else 0
     return counts

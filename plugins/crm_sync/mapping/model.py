@@ -276,6 +276,11 @@ class ObjectMapping(BaseModel):
         return link
 
     @property
+    def sf_id_column(self) -> str:
+        """The column of the target table that holds this object's Salesforce Id."""
+        return self.person_link.column if self.is_people else "sf_id"
+
+    @property
     def is_lead(self) -> bool:
         """True for the Lead mapping (conversion fields are extracted and followed)."""
         return self.object.lower() == "lead"
