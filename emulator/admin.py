@@ -158,6 +158,23 @@ class AdminClient:
                    "convertedStatus": converted_status}
         return self._call("POST", "convert-lead", payload)
 
+    def plant(self, object_name: str, values: dict[str, Any]) -> str:
+        """Store a record exactly as given, bypassing the emulator's validation; returns its Id.
+
+        For building a dirty org: ``values`` may hold any ``Id`` (wrong length or checksum),
+        invalid emails, unknown picklist codes, over-long text, NUL bytes. System fields that
+        are left out get the usual defaults (now, the API user, not deleted).
+        """
+        return self._call("POST", f"plant/{quote(object_name)}", values)["id"]
+
+    def merge(self, object_name: str, master_id: str, merge_ids: list[str]) -> dict:
+        """Merge one or two records into ``master_id`` (Account, Contact or Lead), as Salesforce does.
+
+        The losers go to the recycle bin with ``MasterRecordId`` set; records that referenced
+        them now reference the master. Returns ``{"masterId", "mergedIds", "reparented"}``.
+        """
+        return self._call("POST", f"merge/{quote(object_name)}", {"masterId": master_id, "mergeIds": merge_ids})
+
     def get(self, obj: str, record_id: str) -> dict:
         """Return every field of a record, deleted ones included, in REST JSON encoding."""
         return self._call("GET", f"records/{quote(obj)}/{quote(record_id)}")

@@ -147,6 +147,7 @@ class EmulatorApp:
             ("DELETE", r"faults", a.clear_faults), ("POST", r"sessions/expire", a.expire_sessions),
             ("POST", r"mutate", a.mutate),
             ("POST", r"clock", a.clock), ("POST", r"refresh-tokens", a.refresh_token), ("POST", r"convert-lead", a.convert_lead),
+            ("POST", r"plant/([^/]+)", a.plant), ("POST", r"merge/([^/]+)", a.merge),
             ("POST", r"records/([^/]+)", a.insert), ("GET", r"records/([^/]+)/([^/]+)", a.get),
             ("PATCH", r"records/([^/]+)/([^/]+)", a.update), ("DELETE", r"records/([^/]+)/([^/]+)", a.delete),
             ("POST", r"records/([^/]+)/([^/]+)/undelete", a.undelete),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from emulator import planting
 from emulator.auth import API_USER_ID
 from emulator.dml import DmlError, WriteContext, record_json, resolve_object
 from emulator.ids import to_18
@@ -152,6 +153,23 @@ class AdminRoutes:
             result = self.app.dml.convert_lead(conn, str(body.get("leadId") or ""), self._ctx(),
                                                contact_id=body.get("contactId"), account_id=body.get("accountId"),
                                                converted_status=body.get("convertedStatus") or "Closed - Converted")
+        return json_response(200, result)
+
+    def plant(self, req: Request, m: RouteMatch) -> Response:
+        """``POST plant/{O}``: store a record verbatim, bypassing validation (see ``planting``)."""
+        obj = resolve_object(m.group(1))
+        body = self._body(req)
+        with self.app.store.write() as conn:
+            record_id = planting.plant(self.app.store, conn, obj, body, self._ctx())
+        return json_response(201, {"id": record_id})
+
+    def merge(self, req: Request, m: RouteMatch) -> Response:
+        """``POST merge/{O}`` ``{"masterId", "mergeIds": [...]}``: Salesforce's merge."""
+        obj = resolve_object(m.group(1))
+        body = self._body(req)
+        with self.app.store.write() as conn:
+            result = planting.merge(conn, obj, str(body.get("masterId") or ""),
+                                    [str(i) for i in body.get("mergeIds") or []], self._ctx())
         return json_response(200, result)
 
     def get(self, req: Request, m: RouteMatch) -> Response:

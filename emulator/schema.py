@@ -369,6 +369,7 @@ USER = _object("User", "User", "Users", "005", [
 ], owner=False, writable=False)
 
 ACCOUNT = _object("Account", "Account", "Accounts", "001", [
+    _ref("MasterRecordId", "Master Record ID", "Account", "MasterRecord", createable=False, updateable=False),
     _string("Name", "Account Name", 255, nillable=False, name_field=True),
     _pick("Type", "Account Type", ACCOUNT_TYPES),
     _pick("Industry", "Industry", INDUSTRIES),
@@ -386,6 +387,7 @@ ACCOUNT = _object("Account", "Account", "Accounts", "001", [
 ])
 
 CONTACT = _object("Contact", "Contact", "Contacts", "003", [
+    _ref("MasterRecordId", "Master Record ID", "Contact", "MasterRecord", createable=False, updateable=False),
     _ref("AccountId", "Account ID", "Account", "Account"),
     _string("FirstName", "First Name", 40),
     _string("LastName", "Last Name", 80, nillable=False),
@@ -406,6 +408,7 @@ CONTACT = _object("Contact", "Contact", "Contacts", "003", [
 ])
 
 LEAD = _object("Lead", "Lead", "Leads", "00Q", [
+    _ref("MasterRecordId", "Master Record ID", "Lead", "MasterRecord", createable=False, updateable=False),
     _string("FirstName", "First Name", 40),
     _string("LastName", "Last Name", 80, nillable=False),
     _string("Name", "Full Name", 121, calculated=True, createable=False, updateable=False, name_field=True,
