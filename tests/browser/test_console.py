@@ -5,6 +5,7 @@ viewer and for a signed-out browser. Screenshots are kept in `tests/browser/arti
 
 from __future__ import annotations
 
+import importlib
 import re
 from urllib.parse import quote
 
@@ -283,3 +284,34 @@ def test_history_shows_the_console_triggered_runs(console_stack, browser) -> Non
     assert kinds.count("record") == record_runs >= 3  # two replays and a "sync now"
     assert frame.locator("svg.chart").first.locator("rect.hit").count() == len(kinds)
     screenshot(page, "history_all")
+
+
+def test_schema_drift_shows_on_the_overview_and_the_run_page(console_stack, browser) -> None:
+    import crm_differential
+    from airflow.utils.state import DagRunState
+
+    stack = console_stack
+    dag = importlib.reload(crm_differential).crm_differential_account
+    assert dag.test().state == DagRunState.SUCCESS  # the first describe of Account is only recorded
+    # As if the run before had seen Industry as text and no BillingState field.
+    stack.warehouse("UPDATE crm_sync.object_fields SET type = 'string' WHERE object = 'Account'"
+                    " AND field = 'Industry' RETURNING field")
+    stack.warehouse("DELETE FROM crm_sync.object_fields WHERE object = 'Account' AND field = 'BillingState'"
+                    " RETURNING field")
+    assert dag.test().state == DagRunState.SUCCESS
+    run_id = stack.warehouse("SELECT max(run_id) AS id FROM crm_sync.sync_runs WHERE object = 'Account'")[0]["id"]
+
+    page = sign_in(browser, stack, "admin")
+    page.goto(_in_airflow(stack, "/"))
+    frame = _console_frame(page)
+    drift = frame.locator("#objects tr[data-object=Account] .drift")
+    drift.wait_for()
+    assert drift.inner_text() == "schema drift: new: BillingState; type changed: Industry (string → picklist)"
+    assert frame.locator("#objects tr[data-object=Contact] .drift").count() == 0
+    drift.locator("a").click()
+    section = frame.locator("#schema-drift")
+    section.wait_for()
+    assert f"run #{run_id}" in frame.locator("h2").inner_text()
+    assert section.locator("tr[data-drift=new] td").all_inner_texts() == ["BillingState", "new in Salesforce (not mapped)"]
+    assert section.locator("tr[data-drift=changed] td").all_inner_texts() == ["Industry", "type string → picklist"]
+    screenshot(page, "schema_drift")

@@ -1,6 +1,6 @@
 -- Console overview: one row per synced object (Salesforce -> marketing direction).
 -- Binds: %(objects)s (the mapped objects), %(day_start)s (start of today, UTC), %(recent)s (how many
--- recent runs decide "repeatedly").
+-- recent runs decide "repeatedly"), %(drift_since)s (how far back schema drift is shown).
 WITH objects AS (
     SELECT unnest(%(objects)s::text[]) AS object
     UNION
@@ -33,6 +33,11 @@ WITH objects AS (
       FROM crm_sync.sync_runs
      WHERE kind = 'reconcile' AND status = 'succeeded'
      ORDER BY object, run_id DESC
+), drift AS (
+    SELECT DISTINCT ON (object) object, run_id, report -> 'schema_drift' AS schema_drift
+      FROM crm_sync.sync_runs
+     WHERE report ? 'schema_drift' AND started_at >= %(drift_since)s
+     ORDER BY object, run_id DESC
 ), api_today AS (
     SELECT object, sum(api_calls) AS api_calls
       FROM crm_sync.sync_runs
@@ -53,7 +58,9 @@ SELECT o.object,
        rc.run_id            AS reconcile_run_id,
        (rc.report ->> 'compared')::bigint AS salesforce_count,
        rc.finished_at       AS reconciled_at,
-       coalesce(a.api_calls, 0) AS api_calls_today
+       coalesce(a.api_calls, 0) AS api_calls_today,
+       d.run_id             AS drift_run_id,
+       d.schema_drift
   FROM objects o
   LEFT JOIN last_run lr ON lr.object = o.object
   LEFT JOIN last_success ls ON ls.object = o.object
@@ -62,4 +69,5 @@ SELECT o.object,
   LEFT JOIN quarantine q ON q.object = o.object
   LEFT JOIN reconcile rc ON rc.object = o.object
   LEFT JOIN api_today a ON a.object = o.object
+  LEFT JOIN drift d ON d.object = o.object
  ORDER BY o.object;

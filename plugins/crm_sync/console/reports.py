@@ -19,6 +19,8 @@ from crm_sync.settings import load_settings
 
 #: How many of an object's latest runs decide "failing" or "skipped repeatedly".
 RECENT_RUNS = 3
+#: How long the overview shows an object's last schema drift.
+DRIFT_SHOWN_FOR = timedelta(days=7)
 #: Optional daily Salesforce API budget shown on the overview when no run reported the org's.
 API_BUDGET_VARIABLE = "CRM_CONSOLE_API_DAILY_BUDGET"
 
@@ -91,7 +93,8 @@ def overview(dags: dict[str, dict[str, Any]], now: datetime | None = None) -> di
     mappings = load_mappings(mappings_dir()).objects
     with queries.warehouse() as wh:
         rows = queries.fetch_all(wh, "overview", {"objects": [m.object for m in mappings],
-                                                  "day_start": _day_start(now), "recent": RECENT_RUNS})
+                                                  "day_start": _day_start(now), "recent": RECENT_RUNS,
+                                                  "drift_since": now - DRIFT_SHOWN_FOR})
         api = queries.fetch_one(wh, "api_today", {"day_start": _day_start(now)}) or {}
     counts = queries.marketing_counts(list(mappings))
     objects = []
@@ -106,6 +109,7 @@ def overview(dags: dict[str, dict[str, Any]], now: datetime | None = None) -> di
             "paused": dag.get("is_paused"),
             "marketing_count": counts.get(row["object"]),
             "problems": object_health(row, settings.interval, now),
+            "drift": drift_summary(row["schema_drift"]),
         })
     return {
         "objects": objects,
@@ -115,6 +119,19 @@ def overview(dags: dict[str, dict[str, Any]], now: datetime | None = None) -> di
         "api_usage": api.get("api_usage"),
         "generated_at": now,
     }
+
+
+def drift_summary(drift: dict[str, Any] | None) -> list[str]:
+    """Schema drift as a run's report records it, in short phrases ("new: A, B")."""
+    if not drift:
+        return []
+    phrases = [f"{label}: {', '.join(sorted(drift[key]))}" for key, label in (("new", "new"), ("removed", "removed"))
+               if drift.get(key)]
+    changed = drift.get("changed") or {}
+    if changed:
+        phrases.append("type changed: " + ", ".join(f"{name} ({types[0]} → {types[1]})"
+                                                      for name, types in sorted(changed.items())))
+    return phrases
 
 
 def parse_date(value: str | None) -> date | None:
