@@ -1,4 +1,9 @@
-"""Write-back (hourly, `CRM_WRITEBACK_INTERVAL_MINUTES`): the marketing side's changes back to Salesforce.
+"""Write-back: the marketing side's changes back to Salesforce, within a minute or two of each burst.
+
+Scheduled on the marketing outbox (an Asset watched by `crm_sync.outbox_trigger`, which
+listens for the marketing database's notifications in Airflow's triggerer) and, as a safety
+net, every `CRM_WRITEBACK_INTERVAL_MINUTES` (hourly); `CRM_WRITEBACK_ON_CHANGE=false` keeps
+only the interval.
 
 Reads what changed in the marketing database since the last write-back (change tracking:
 `crm_outbox`), decides each field by its owner and conflict rule (`direction` / `conflict`
@@ -19,12 +24,13 @@ from airflow.sdk import DAG, get_current_context, task
 
 from crm_sync.context import RunContext
 from crm_sync.dag_support import SALESFORCE_POOL, airflow_outcome, dag_arguments, published_assets
+from crm_sync.outbox_trigger import writeback_schedule
 from crm_sync.writeback import steps
 
 _ctx = RunContext.load()
 
 with DAG(**dag_arguments(
-        _ctx.settings, dag_id="crm_writeback", schedule=_ctx.writeback.interval, tags=["writeback"],
+        _ctx.settings, dag_id="crm_writeback", schedule=writeback_schedule(_ctx.settings, _ctx.writeback), tags=["writeback"],
         doc_md=__doc__,
         description="Marketing changes → Salesforce (Bulk API 2.0), by field ownership and conflict rules")) as crm_writeback:
 

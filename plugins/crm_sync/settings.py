@@ -40,6 +40,17 @@ def _float(name: str, default: float, low: float, high: float) -> float:
     return value
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r}: expected true or false")
+
+
 _PRESETS = ("@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 
 
@@ -119,6 +130,9 @@ class WritebackSettings:
     interval_minutes: int
     api_budget_share: float
     batch_size: int
+    on_change: bool
+    quiet_seconds: float
+    max_wait_seconds: float
 
     @property
     def interval(self) -> timedelta:
@@ -136,6 +150,9 @@ def load_writeback_settings() -> WritebackSettings:
         interval_minutes=_int("CRM_WRITEBACK_INTERVAL_MINUTES", 60, 5, 24 * 60),
         api_budget_share=_float("CRM_WRITEBACK_API_BUDGET_SHARE", 0.5, 0.01, 1.0),
         batch_size=_int("CRM_WRITEBACK_BATCH_SIZE", 10_000, 1, 150_000),
+        on_change=_bool("CRM_WRITEBACK_ON_CHANGE", True),
+        quiet_seconds=_float("CRM_WRITEBACK_QUIET_SECONDS", 15.0, 0.5, 600.0),
+        max_wait_seconds=_float("CRM_WRITEBACK_MAX_WAIT_SECONDS", 60.0, 1.0, 3600.0),
     )
 
 

@@ -30,7 +30,7 @@ from psycopg.rows import dict_row
 
 from crm_sync.migrations import migrate
 from devstack.postgres import find_free_port
-from tests.browser.services import AirflowServices, service_env
+from tests.fixtures.airflow_services import AirflowServices, service_env
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
