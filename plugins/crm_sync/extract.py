@@ -20,6 +20,7 @@ from crm_sync.context import RunContext
 from crm_sync.extract_bulk import stage_bulk, staged_rows
 from crm_sync.mapping.model import ObjectMapping
 from crm_sync.normalize import from_rest
+from crm_sync.picklists import record_picklists
 from crm_sync.prepare import SyncSkipped
 from crm_sync.runs import RunKind, RunStatus
 from crm_sync.salesforce import FieldInfo, SalesforceGateway, SalesforceSchemaError
@@ -146,7 +147,7 @@ def extract_records(ctx: RunContext, object_name: str, record_ids: list[str], *,
 
 def described_fields(wh: psycopg.Connection, sf: SalesforceGateway, run_id: int, mapping: ObjectMapping,
                      fields: list[str]) -> dict[str, FieldInfo]:
-    """Describe the object, check the mapped fields exist, record and alert schema drift.
+    """Describe the object, check the mapped fields exist, record schema drift and picklist changes.
 
     Raises:
         SalesforceSchemaError: a mapped field is gone (alerted first).
@@ -157,6 +158,7 @@ def described_fields(wh: psycopg.Connection, sf: SalesforceGateway, run_id: int,
         alert_missing_fields(mapping, gone.missing)
         raise
     record_drift(wh, run_id, mapping, infos)
+    record_picklists(wh, run_id, mapping.object, sf.describe(mapping.object))
     return infos
 
 

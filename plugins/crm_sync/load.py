@@ -20,6 +20,7 @@ from crm_sync import runs
 from crm_sync.archive import archive_absent
 from crm_sync.context import RunContext
 from crm_sync.mapping.model import Conflict, Direction, FieldMap, ObjectMapping
+from crm_sync.picklists import publish_picklists
 from crm_sync.runs import RunKind, RunStatus
 from crm_sync.sqlfiles import person_parts, read_sql, target_parts, template
 from crm_sync.transform import column_type, publish_columns, publish_query
@@ -261,6 +262,8 @@ def load(ctx: RunContext, run_id: int) -> dict[str, int]:
                 "SELECT reason, count(*) FROM crm_sync.skipped WHERE run_id = %s GROUP BY reason ORDER BY reason",
                 (run_id,)).fetchall())
             report: dict[str, int] = {}
+            if not run.dry_run and publish_picklists(wh, mk, mapping.object):
+                mk.commit()
             if run.kind is RunKind.FULL and not run.dry_run:
                 # A full sync can change most of the table at once; the differentials that
                 # follow must not be planned on statistics of the table as it was before.

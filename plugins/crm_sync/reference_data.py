@@ -1,8 +1,8 @@
 """Reference data the marketing side needs: record owners and the picklists' active values.
 
-Record owners (Users) go to the marketing table `crm_users`; the active picklist values of
-each synced object go to `crm_mapping.picklist_values`; an active value that a value map
-does not cover is reported by name (records carrying it would be quarantined).
+Record owners (Users) go to the marketing table `crm_users`; the picklist values of each
+synced object are saved as every run saves them (`crm_sync.picklists`); an active value that
+a value map does not cover is reported by name (records carrying it would be quarantined).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from crm_sync.context import RunContext
+from crm_sync.picklists import record_picklists
 from crm_sync.salesforce.soql import USER_FIELDS, users_query
 from crm_sync.sqlfiles import read_sql
 
@@ -35,15 +36,10 @@ def refresh_reference_data(ctx: RunContext, object_names: list[str], *, dry_run:
     with ctx.warehouse() as wh:
         for object_name in object_names:
             mapping = ctx.mapping(object_name)
-            picklists = {f["name"]: f["picklistValues"] for f in sf.describe(mapping.object)["fields"]
-                         if f.get("picklistValues")}
-            values = [(name, v["value"], v.get("label"), bool(v.get("active")))
-                      for name, entries in picklists.items() for v in entries]
+            description = sf.describe(mapping.object)
+            picklists = {f["name"]: f["picklistValues"] for f in description["fields"] if f.get("picklistValues")}
             if not dry_run:
-                wh.execute("DELETE FROM crm_mapping.picklist_values WHERE object = %s", (mapping.object,))
-                wh.execute(read_sql("reference/picklist_values.sql"), {
-                    "object": mapping.object, "fields": [v[0] for v in values], "values": [v[1] for v in values],
-                    "labels": [v[2] for v in values], "active": [v[3] for v in values]})
+                record_picklists(wh, None, mapping.object, description)
             for field in mapping.fields:
                 if not field.values:
                     continue

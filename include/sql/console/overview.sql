@@ -1,6 +1,6 @@
 -- Console overview: one row per synced object (Salesforce -> marketing direction).
 -- Binds: %(objects)s (the mapped objects), %(day_start)s (start of today, UTC), %(recent)s (how many
--- recent runs decide "repeatedly"), %(drift_since)s (how far back schema drift is shown).
+-- recent runs decide "repeatedly"), %(drift_since)s (how far back schema drift and picklist changes are shown).
 WITH objects AS (
     SELECT unnest(%(objects)s::text[]) AS object
     UNION
@@ -34,9 +34,10 @@ WITH objects AS (
      WHERE kind = 'reconcile' AND status = 'succeeded'
      ORDER BY object, run_id DESC
 ), drift AS (
-    SELECT DISTINCT ON (object) object, run_id, report -> 'schema_drift' AS schema_drift
+    SELECT DISTINCT ON (object) object, run_id, report -> 'schema_drift' AS schema_drift,
+           report -> 'picklist_changes' AS picklist_changes
       FROM crm_sync.sync_runs
-     WHERE report ? 'schema_drift' AND started_at >= %(drift_since)s
+     WHERE (report ? 'schema_drift' OR report ? 'picklist_changes') AND started_at >= %(drift_since)s
      ORDER BY object, run_id DESC
 ), api_today AS (
     SELECT object, sum(api_calls) AS api_calls
@@ -60,7 +61,8 @@ SELECT o.object,
        rc.finished_at       AS reconciled_at,
        coalesce(a.api_calls, 0) AS api_calls_today,
        d.run_id             AS drift_run_id,
-       d.schema_drift
+       d.schema_drift,
+       d.picklist_changes
   FROM objects o
   LEFT JOIN last_run lr ON lr.object = o.object
   LEFT JOIN last_success ls ON ls.object = o.object

@@ -109,7 +109,7 @@ def overview(dags: dict[str, dict[str, Any]], now: datetime | None = None) -> di
             "paused": dag.get("is_paused"),
             "marketing_count": counts.get(row["object"]),
             "problems": object_health(row, settings.interval, now),
-            "drift": drift_summary(row["schema_drift"]),
+            "drift": drift_summary(row["schema_drift"]) + picklist_summary(row["picklist_changes"]),
         })
     return {
         "objects": objects,
@@ -132,6 +132,12 @@ def drift_summary(drift: dict[str, Any] | None) -> list[str]:
         phrases.append("type changed: " + ", ".join(f"{name} ({types[0]} → {types[1]})"
                                                       for name, types in sorted(changed.items())))
     return phrases
+
+
+def picklist_summary(changes: dict[str, dict[str, list[str]]] | None) -> list[str]:
+    """Picklist changes as a run's report records them, one phrase per field ("Industry: new Mining")."""
+    return [f"{field}: " + ", ".join(f"{kind} {', '.join(values)}" for kind, values in entry.items())
+            for field, entry in sorted((changes or {}).items())]
 
 
 def parse_date(value: str | None) -> date | None:
