@@ -49,6 +49,7 @@ def test_records_with_malformed_ids_are_quarantined_and_the_rest_loads(sync_stac
     admin.plant("Lead", {"LastName": f"Converted {tag}", "Company": "Planted", "IsConverted": True,
                          "ConvertedContactId": f"003{tag}", "Email": f"converted-{tag.lower()}@example.com"})
     admin.plant("Campaign", {"Id": campaign_id, "Name": f"Seventeen {tag}"})
+    admin.plant("Campaign", {"Id": None, "Name": f"No Id {tag}"})
 
     for dag_id, object_name in (("crm_differential_lead", "Lead"), ("crm_differential_campaign", "Campaign")):
         dag_run = sync_stack.run_dag(dag_id)
@@ -71,6 +72,8 @@ def test_records_with_malformed_ids_are_quarantined_and_the_rest_loads(sync_stac
     campaign = _open_quarantine(sync_stack, "Campaign", "Name", f"Seventeen {tag}")
     assert [(q["sf_id"], q["reasons"]) for q in campaign] == [
         (campaign_id, [f"Id: '{campaign_id}' is not an 18-character Salesforce Id"])]
+    no_id = _open_quarantine(sync_stack, "Campaign", "Name", f"No Id {tag}")
+    assert [(q["sf_id"], q["reasons"], q["payload"]["Id"]) for q in no_id] == [("", ["Id: missing"], None)]
 
     # None of them reached marketing; everything else did.
     planted = sync_stack.marketing("SELECT count(*) AS n FROM people WHERE email LIKE %s", f"%-{tag.lower()}@%")
