@@ -64,21 +64,27 @@ def typed_expression(field: FieldMap) -> sql.Composable:
 
 
 def _run_rows_filter() -> sql.Composable:
-    """Rows of the run that are neither skipped nor quarantined."""
+    """Rows of the run that are neither skipped nor rejected by validation (a dry run's too)."""
     return sql.SQL(
         "r.run_id = %(run_id)s"
         " AND NOT EXISTS (SELECT 1 FROM crm_sync.skipped s WHERE s.run_id = r.run_id AND s.row_id = r.row_id)"
-        " AND NOT EXISTS (SELECT 1 FROM crm_quarantine.records q WHERE q.run_id = r.run_id AND q.row_id = r.row_id)"
+        " AND NOT EXISTS (SELECT 1 FROM crm_staging.rejected q WHERE q.run_id = r.run_id AND q.row_id = r.row_id)"
     )
 
 
 def validation_query(mapping: ObjectMapping, run_id: int) -> str:
     """The rows Great Expectations checks: live, not skipped, one text column per field.
 
-    Returned as a plain string with the run id inlined, because GX takes a query text.
+    A record staged without an Id (``sf_id`` empty) shows a NULL ``sf_id``; a Lead also shows
+    its ``converted_contact_id`` (an Id the people loader reads). Returned as a plain string
+    with the run id inlined, because GX takes a query text.
     """
-    columns: list[sql.Composable] = [sql.SQL("r.row_id"), sql.SQL("r.sf_id"), sql.SQL("r.system_modstamp")]
+    columns: list[sql.Composable] = [sql.SQL("r.row_id"), sql.SQL("NULLIF(r.sf_id, '') AS sf_id"),
+                                     sql.SQL("r.system_modstamp")]
     columns += [sql.SQL("{} AS {}").format(text_expression(f), sql.Identifier(f.target)) for f in mapping.fields]
+    if mapping.is_lead:
+        columns += [sql.SQL("NULLIF(r.payload ->> {}, '') AS {}").format(sql.Literal(source), sql.Identifier(name))
+                    for source, name, kind in LEAD_EXTRA_COLUMNS if kind == "text"]
     query = sql.SQL(
         "SELECT {columns} FROM crm_staging.records r WHERE r.run_id = {run_id} AND NOT r.is_deleted"
         " AND NOT EXISTS (SELECT 1 FROM crm_sync.skipped s WHERE s.run_id = r.run_id AND s.row_id = r.row_id)"

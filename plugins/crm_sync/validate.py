@@ -2,9 +2,11 @@
 
 Rows skipped before validation (older versions of a record in the same batch, records
 without a match key) are logged with their reason; Great Expectations (in `validation/`)
-checks the rest in PostgreSQL; failing rows go to `crm_quarantine.records` with a reason
-naming record and field. A batch-level failure, or a quarantined share above the
-threshold, rejects the whole batch: nothing of it is published.
+checks the rest in PostgreSQL; failing rows are the run's rejected rows
+(`crm_staging.rejected`, which the load leaves out) and go to `crm_quarantine.records` with
+reasons naming record and field, one open row per record and set of reasons (a dry run
+counts them and writes no quarantine). A batch-level failure, or a quarantined share above
+the threshold, rejects the whole batch: nothing of it is published.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from psycopg import sql
 
 from crm_sync import alerts, runs
 from crm_sync.context import RunContext
-from crm_sync.mapping.model import ObjectMapping
+from crm_sync.mapping.model import ColumnType, ObjectMapping
 from crm_sync.runs import RunStatus
 from crm_sync.sqlfiles import read_sql, template
-from crm_sync.transform import missing_match_key_condition, validation_query
+from crm_sync.transform import LEAD_EXTRA_COLUMNS, missing_match_key_condition, validation_query
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +42,39 @@ def classify(wh: psycopg.Connection, run_id: int, mapping: ObjectMapping) -> Non
                    {"run_id": run_id})
 
 
-def quarantine_rows(wh: psycopg.Connection, run_id: int, object_name: str, failures: dict[int, list[str]]) -> None:
-    """Replace the run's quarantine rows with `failures` (row id → reasons)."""
-    wh.execute("DELETE FROM crm_quarantine.records WHERE run_id = %s", (run_id,))
+def quarantine_rows(wh: psycopg.Connection, run_id: int, object_name: str, failures: dict[int, list[str]], *,
+                    dry_run: bool = False) -> None:
+    """Record the run's rejected rows (`failures`: row id → reasons) and quarantine them.
+
+    The run's earlier verdicts (a retried validation) are replaced. Each record goes to
+    quarantine once per set of reasons: an open row for the same record and reasons is
+    refreshed, not doubled. A dry run keeps only its verdicts (purged with its staging).
+    """
+    wh.execute("DELETE FROM crm_staging.rejected WHERE run_id = %s", (run_id,))
+    row_ids = list(failures)
+    wh.execute(read_sql("validate/rejected.sql"), {
+        "run_id": run_id, "row_ids": row_ids, "reasons": ["\n".join(failures[row_id]) for row_id in row_ids]})
+    if dry_run:
+        return
+    wh.execute(read_sql("validate/unquarantine_retried.sql"), {"run_id": run_id})
     if failures:
-        row_ids = list(failures)
-        wh.execute(read_sql("validate/quarantine.sql"), {
-            "run_id": run_id, "object": object_name, "row_ids": row_ids,
-            "reasons": ["\n".join(failures[row_id]) for row_id in row_ids]})
+        wh.execute(read_sql("validate/quarantine.sql"), {"run_id": run_id, "object": object_name})
+
+
+def reference_columns(wh: psycopg.Connection, mapping: ObjectMapping) -> list[str]:
+    """The batch columns holding Ids of other records, checked like the record's own Id.
+
+    The mapped text fields that Salesforce's describe (as the run's extract saved it in
+    `crm_sync.object_fields`) calls references, and a Lead's `converted_contact_id`.
+    """
+    described = {name.lower() for (name,) in wh.execute(
+        "SELECT field FROM crm_sync.object_fields WHERE object = %s AND type IN ('reference', 'id')",
+        (mapping.object,))}
+    columns = [fm.target for fm in mapping.fields
+               if fm.source.lower() in described and fm.type is ColumnType.TEXT and fm.values is None]
+    if mapping.is_lead:
+        columns += [name for _, name, kind in LEAD_EXTRA_COLUMNS if kind == "text"]
+    return columns
 
 
 def validate(ctx: RunContext, run_id: int) -> dict[str, int]:
@@ -67,7 +94,8 @@ def validate(ctx: RunContext, run_id: int) -> dict[str, int]:
     threading.Thread(target=import_gx, name="gx-import", daemon=True).start()
     settings = ctx.settings
     with ctx.warehouse() as wh:
-        mapping = ctx.mapping(runs.get_run(wh, run_id).object)
+        run = runs.get_run(wh, run_id)
+        mapping = ctx.mapping(run.object)
         with runs.step(wh, run_id, "validate"):
             classify(wh, run_id, mapping)
             wh.commit()
@@ -75,8 +103,9 @@ def validate(ctx: RunContext, run_id: int) -> dict[str, int]:
                 mapping, ctx.mappings.value_maps, connection_string=ctx.warehouse_url(),
                 query=validation_query(mapping, run_id),
                 skip_null_match_key=mapping.on_missing_match_key == "skip",
+                reference_columns=reference_columns(wh, mapping),
             )
-            quarantine_rows(wh, run_id, mapping.object, outcome.row_failures)
+            quarantine_rows(wh, run_id, mapping.object, outcome.row_failures, dry_run=run.dry_run)
             quarantined = len(outcome.row_failures)
             runs.update_run(wh, run_id, quarantined=quarantined, valid=outcome.evaluated - quarantined,
                             status=RunStatus.VALIDATED)
@@ -88,7 +117,7 @@ def validate(ctx: RunContext, run_id: int) -> dict[str, int]:
                 problems.append(f"{quarantined} of {outcome.evaluated} rows ({share:.1%}) failed validation, "
                                 f"above the threshold of {threshold:.1%}")
             if problems:
-                wh.commit()  # keep the quarantine rows for inspection
+                wh.commit()  # keep the quarantine rows for inspection (a dry run's verdicts only)
                 raise BatchRejected(f"batch of run {run_id} rejected: " + "; ".join(problems))
             log.info("run %d: %d row(s) evaluated, %d quarantined (%.1f%%), %d expectations",
                      run_id, outcome.evaluated, quarantined, 100 * share, outcome.expectations_run)

@@ -23,6 +23,7 @@ from crm_sync.mapping import load_mappings
 from crm_sync.mapping.loader import MappingSet
 from crm_sync.mapping.model import ColumnType, ObjectMapping, Transform
 from crm_sync.paths import INCLUDE_DIR
+from crm_sync.salesforce.ids import checksum, checksum_sql, to_18
 from crm_sync.validation import build_suite, validate_batch
 from crm_sync.validation.suite import EMAIL_PATTERN, TYPE_PATTERNS
 
@@ -60,7 +61,7 @@ def _gx_url(dsn: str) -> str:
 
 
 def _sf_id(n: int) -> str:
-    return f"003{n:015d}"
+    return to_18(f"003{n:012d}")
 
 
 def _stage(dsn: str, rows: dict[str, dict[str, Any]]) -> tuple[str, dict[str, int]]:
@@ -158,21 +159,56 @@ def test_records_without_match_key_are_not_failures_when_skipped(warehouse: str,
     assert outcome.success
 
 
-def test_batch_level_failures_fail_the_batch(warehouse: str, mappings: MappingSet) -> None:
+def test_malformed_ids_are_row_failures_naming_the_id(warehouse: str, mappings: MappingSet) -> None:
+    account = to_18("001000000000001")
+    bad_checksum = "0035g00000AbCdE" + ("AAA" if checksum("0035g00000AbCdE") != "AAA" else "BBB")
     batch, ids = _stage(warehouse, {
-        "good": GOOD,
+        "good": {**GOOD, "AccountId": account},
+        "lower_case_suffix": {**GOOD, "_sf_id": to_18("0035g00000AbCdE")[:15] + to_18("0035g00000AbCdE")[15:].lower()},
         "no_id": {**GOOD, "_sf_id": None},
         "short_id": {**GOOD, "_sf_id": "003000000000001"},
-        "no_modstamp": {**GOOD, "_modstamp": None},
+        "seventeen": {**GOOD, "_sf_id": "00300000000000100"},
+        "bad_characters": {**GOOD, "_sf_id": "003000000000-01AAA"},
+        "bad_checksum": {**GOOD, "_sf_id": bad_checksum},
+        "bad_reference": {**GOOD, "AccountId": "001000000000001"},
+        "bad_reference_checksum": {**GOOD, "AccountId": account[:15] + "ZZZ"},
         "bad_status": {**GOOD, "Status__c": "7"},
     })
+    contact = mappings.get("Contact")
+    outcome = validate_batch(contact, mappings.value_maps, connection_string=_gx_url(warehouse),
+                             query=_query(contact, batch), skip_null_match_key=True,
+                             reference_columns=["account_sf_id"])
+    assert outcome.success and outcome.batch_failures == []
+    assert outcome.row_failures == {
+        ids["no_id"]: ["Id: missing"],
+        ids["short_id"]: ["Id: '003000000000001' is not an 18-character Salesforce Id"],
+        ids["seventeen"]: ["Id: '00300000000000100' is not an 18-character Salesforce Id"],
+        ids["bad_characters"]: ["Id: '003000000000-01AAA' is not an 18-character Salesforce Id"],
+        ids["bad_checksum"]: [f"Id: '{bad_checksum}' fails the Salesforce Id checksum"],
+        ids["bad_reference"]: ["account_sf_id: '001000000000001' is not an 18-character Salesforce Id"],
+        ids["bad_reference_checksum"]: [f"account_sf_id: '{account[:15]}ZZZ' fails the Salesforce Id checksum"],
+        ids["bad_status"]: ["status: value '7' not in value map contact_status"],
+    }
+    assert outcome.evaluated == 10
+
+
+def test_a_missing_modstamp_still_fails_the_batch(warehouse: str, mappings: MappingSet) -> None:
+    batch, ids = _stage(warehouse, {"good": GOOD, "no_modstamp": {**GOOD, "_modstamp": None}})
     outcome = _validate(warehouse, mappings.get("Contact"), mappings, batch, skip=True)
     assert not outcome.success
-    assert outcome.batch_failures == [
-        "sf_id: missing", "sf_id: not an 18-character Salesforce Id", "system_modstamp: missing"]
-    # row-level failures are still reported alongside
-    assert outcome.row_failures == {ids["bad_status"]: ["status: value '7' not in value map contact_status"]}
-    assert outcome.evaluated == 5
+    assert outcome.batch_failures == ["system_modstamp: missing"]
+    assert outcome.row_failures == {}
+
+
+def test_the_sql_checksum_is_the_python_checksum(warehouse: str) -> None:
+    """`ids.checksum_sql` computes `ids.checksum` in PostgreSQL, for every chunk pattern."""
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    samples = ["".join(alphabet[(i * 7 + j * 13 + i * j) % len(alphabet)] for j in range(15)) for i in range(500)]
+    samples += ["".join("A" if bits >> (j % 5) & 1 else "a" for j in range(15)) for bits in range(32)]
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        computed = conn.execute(sql.SQL("SELECT {} FROM unnest(%s::text[]) WITH ORDINALITY AS u(id, i) ORDER BY i")
+                                .format(sql.SQL(checksum_sql("id"))), (samples,)).fetchall()
+    assert [value for (value,) in computed] == [checksum(sample) for sample in samples]
 
 
 def test_empty_batch_validates_cleanly(warehouse: str, mappings: MappingSet) -> None:
@@ -332,7 +368,7 @@ def test_twenty_thousand_rows(warehouse: str, mappings: MappingSet) -> None:
         conn.execute(
             """
             INSERT INTO staged (batch, sf_id, system_modstamp, payload)
-            SELECT %(batch)s, '003' || lpad(i::text, 15, '0'), now(), jsonb_build_object(
+            SELECT %(batch)s, '003' || lpad(i::text, 12, '0') || 'AAA', now(), jsonb_build_object(
                 'Email', CASE WHEN i %% 97 = 0 THEN 'broken' ELSE 'user' || i || '@example.com' END,
                 'FirstName', 'Ann', 'LastName', 'Lee', 'Title', 'CTO',
                 'Status__c', CASE WHEN i %% 89 = 0 THEN '9' ELSE (1 + i %% 5)::text END,

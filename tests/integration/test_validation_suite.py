@@ -19,7 +19,14 @@ from crm_sync.paths import INCLUDE_DIR
 from crm_sync.validation import SuiteError, build_suite, check_expectation_types, describe_suite, rule_of
 from crm_sync.validation.reasons import render_reason
 from crm_sync.validation.runner import batch_query
-from crm_sync.validation.suite import EMAIL_PATTERN, SF_ID_PATTERN, TYPE_PATTERNS, Rule, typed_columns
+from crm_sync.validation.suite import (
+    EMAIL_PATTERN,
+    SF_ID_PATTERN,
+    TYPE_PATTERNS,
+    Rule,
+    checksum_columns,
+    typed_columns,
+)
 
 
 @pytest.fixture(scope="module")
@@ -120,24 +127,42 @@ def test_plain_text_fields_get_no_checks(mappings: MappingSet) -> None:
     assert [e[2].kind for e in _for_column(entries, "first_name")] == ["max_length"]
 
 
-def test_every_suite_has_the_batch_checks(mappings: MappingSet) -> None:
+def test_every_suite_checks_ids_per_row_and_the_modstamp_per_batch(mappings: MappingSet) -> None:
     for mapping in mappings.objects:
         for skip in (False, True):
             entries = _entries(mapping, mappings, skip=skip)
-            batch = [(t, kw.get("column"), kw.get("regex"), r.reason) for t, kw, r in entries if r.level == "batch"]
-            assert batch == [
-                ("expect_column_values_to_not_be_null", "sf_id", None, "sf_id: missing"),
-                ("expect_column_values_to_match_regex", "sf_id", SF_ID_PATTERN,
-                 "sf_id: not an 18-character Salesforce Id"),
-                ("expect_column_values_to_not_be_null", "system_modstamp", None, "system_modstamp: missing"),
+            first = [(t, kw.get("column"), kw.get("regex"), r.level, r.reason) for t, kw, r in entries[:4]]
+            assert first == [
+                ("expect_column_values_to_not_be_null", "sf_id", None, "row", "Id: missing"),
+                ("expect_column_values_to_match_regex", "sf_id", SF_ID_PATTERN, "row",
+                 "Id: '{value}' is not an 18-character Salesforce Id"),
+                ("expect_column_values_to_be_null", "sf_id__bad_checksum", None, "row",
+                 "Id: '{value}' fails the Salesforce Id checksum"),
+                ("expect_column_values_to_not_be_null", "system_modstamp", None, "batch", "system_modstamp: missing"),
             ]
-            assert all(r.level == "row" for _, _, r in entries[3:]), mapping.object
+            assert all(r.level == "row" for _, _, r in entries[4:]), mapping.object
+
+
+def test_reference_columns_get_the_id_checks(mappings: MappingSet) -> None:
+    suite = build_suite(mappings.get("Contact"), mappings.value_maps, skip_null_match_key=True,
+                        reference_columns=["account_sf_id"])
+    checks = [(t, kw.get("column"), r.reason, r.column) for t, kw, r in (
+        (e.expectation_type, e.configuration.kwargs, rule_of(e)) for e in suite.expectations)
+        if r.column and r.column.startswith("account_sf_id")]
+    assert checks == [
+        ("expect_column_values_to_match_regex", "account_sf_id",
+         "account_sf_id: '{value}' is not an 18-character Salesforce Id", "account_sf_id"),
+        ("expect_column_values_to_be_null", "account_sf_id__bad_checksum",
+         "account_sf_id: '{value}' fails the Salesforce Id checksum", "account_sf_id__bad_checksum"),
+    ]
+    assert [alias for alias, _, _ in checksum_columns(["account_sf_id"])] == [
+        "sf_id__bad_checksum", "account_sf_id__bad_checksum"]
 
 
 def test_suite_of_contact_in_full(mappings: MappingSet) -> None:
     described = [(t, r.reason) for t, r in describe_suite(
         build_suite(mappings.get("Contact"), mappings.value_maps, skip_null_match_key=False))]
-    assert described[3:] == [
+    assert described[4:] == [
         ("expect_column_values_to_not_be_null", "email: required value missing"),
         ("expect_column_value_lengths_to_be_between", "email: longer than 254 characters"),
         ("expect_column_values_to_match_regex", "email: not a valid email address"),
@@ -313,7 +338,8 @@ def test_sf_id_pattern() -> None:
 
 def test_patterns_hold_no_bind_parameter_lookalikes() -> None:
     # The patterns end up in query text that SQLAlchemy's text() parses for `:name`.
-    for pattern in [*TYPE_PATTERNS.values(), EMAIL_PATTERN, SF_ID_PATTERN]:
+    checksums = [expression for _, _, expression in checksum_columns(["account_sf_id"])]
+    for pattern in [*TYPE_PATTERNS.values(), EMAIL_PATTERN, SF_ID_PATTERN, *checksums]:
         assert re.search(r"(?<![:\w]):\w", pattern) is None, pattern
 
 

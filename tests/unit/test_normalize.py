@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crm_sync.normalize import from_bulk_csv, from_rest
+from crm_sync.normalize import from_bulk_csv, from_rest, without_nul
 from crm_sync.salesforce import FieldInfo
 
 FIELDS = {
@@ -37,3 +37,14 @@ def test_bulk_csv_is_typed_by_describe() -> None:
 
 def test_empty_bulk_page_gives_no_rows() -> None:
     assert list(from_bulk_csv("", FIELDS)) == []
+
+
+def test_nul_characters_are_removed_the_same_way_on_both_paths() -> None:
+    assert without_nul({"a\x00": ["x\x00y", {"b": "\x00"}], "n": 1, "z": None}) == {"a": ["xy", {"b": ""}], "n": 1,
+                                                                                   "z": None}
+    page = ('"Id","SystemModstamp","IsDeleted","Email"\n'
+            '"","2024-01-02T10:00:00.000Z","false","a\x00b@example.com"\n')
+    (sf_id, _, _, payload), = from_bulk_csv(page, FIELDS)
+    assert (sf_id, payload["Id"], payload["Email"]) == ("", None, "ab@example.com")
+    rest_id, *_ = from_rest({"Id": None, "SystemModstamp": "2024-01-02T10:00:00.000Z", "IsDeleted": False})
+    assert rest_id == ""  # no Id: staged empty, quarantined as `Id: missing`

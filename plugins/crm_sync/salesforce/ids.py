@@ -43,6 +43,26 @@ def to_18(record_id: str) -> str:
     return value[:15] + expected
 
 
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_NOT_UPPER = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def checksum_sql(id_expression: str) -> str:
+    """:func:`checksum` as a PostgreSQL expression over the first 15 characters of an Id.
+
+    The same rule, computed in the database for whole batches: per 5-character chunk, the
+    upper-case letters become 1 bits (the first character the lowest), and the bits pick the
+    suffix character. ``id_expression`` is SQL (a quoted column) holding letters and digits.
+    """
+    bits = "1" * len(_UPPER) + "0" * len(_NOT_UPPER)
+    chunks = [
+        f"substr('{_SUFFIX_ALPHABET}', reverse(translate(substr({id_expression}, {1 + 5 * k}, 5),"
+        f" '{_UPPER}{_NOT_UPPER}', '{bits}'))::bit(5)::integer + 1, 1)"
+        for k in range(3)
+    ]
+    return " || ".join(chunks)
+
+
 #: The key prefixes (first three characters of an Id) of the standard objects the sync maps.
 KEY_PREFIXES = {"Account": "001", "Contact": "003", "Opportunity": "006", "Lead": "00Q", "Campaign": "701",
                 "User": "005", "Task": "00T", "Event": "00U", "CampaignMember": "00v"}

@@ -42,14 +42,29 @@ def not_castable(column: str, type_name: str) -> str:
     return f"{column}: not a valid {type_name}"
 
 
-def sf_id_missing() -> str:
-    """A staged record has no Salesforce Id (a batch-level failure)."""
-    return "sf_id: missing"
+#: The field named in the reasons about the record's own Id (the staged ``sf_id``).
+ID_FIELD = "Id"
 
 
-def sf_id_malformed() -> str:
-    """A staged record's Salesforce Id is not 18 alphanumeric characters (batch level)."""
-    return "sf_id: not an 18-character Salesforce Id"
+def id_missing() -> str:
+    """A staged record has no Salesforce Id: ``Id: missing``."""
+    return f"{ID_FIELD}: missing"
+
+
+def id_malformed(column: str) -> str:
+    """An Id is not 18 letters and digits (template with ``{value}``).
+
+    Rendered: ``Id: '00Q000000000001' is not an 18-character Salesforce Id``.
+    """
+    return f"{column}: '{VALUE_PLACEHOLDER}' is not an 18-character Salesforce Id"
+
+
+def id_checksum(column: str) -> str:
+    """An 18-character Id whose last 3 characters are not its checksum (template with ``{value}``).
+
+    Rendered: ``account_sf_id: '001000000000001AAB' fails the Salesforce Id checksum``.
+    """
+    return f"{column}: '{VALUE_PLACEHOLDER}' fails the Salesforce Id checksum"
 
 
 def modstamp_missing() -> str:

@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ from crm_sync.validation.suite import (
     ROW_ID_COLUMN,
     Rule,
     build_suite,
+    checksum_columns,
     import_gx,
     quiet_gx_logs,
     rule_of,
@@ -83,11 +84,13 @@ class ValidationOutcome:
         return not self.batch_failures
 
 
-def batch_query(query: str, typed: list[tuple[str, str, str, str]] | None = None) -> str:
-    """The query GX validates: the caller's query, plus the typed companion columns.
+def batch_query(query: str, typed: list[tuple[str, str, str, str]] | None = None,
+                checksums: list[tuple[str, str, str]] | None = None) -> str:
+    """The query GX validates: the caller's query, plus the typed and checksum companions.
 
     GX query assets must start with ``SELECT``; anything else (``WITH ...``) is wrapped in a
-    sub-select, as is any query that needs typed columns (see ``suite.typed_columns``).
+    sub-select, as is any query that needs companion columns (see ``suite.typed_columns``
+    and ``suite.checksum_columns``).
 
     Raises:
         ValueError: The query holds a ``:name`` sequence. GX hands the text to SQLAlchemy's
@@ -103,7 +106,7 @@ def batch_query(query: str, typed: list[tuple[str, str, str, str]] | None = None
             f"the batch query holds {clash.group()!r}, which SQLAlchemy reads as a bind parameter; "
             "write it differently (e.g. no space before the colon)"
         )
-    if not typed:
+    if not typed and not checksums:
         if text[:6].upper() == "SELECT" and text[6:7].isspace():
             return text
         return f"SELECT * FROM (\n{text}\n) AS staged_batch"
@@ -112,8 +115,10 @@ def batch_query(query: str, typed: list[tuple[str, str, str, str]] | None = None
         sql.SQL("CASE WHEN {t}.{c} ~ {p} THEN {t}.{c}::{k} END AS {a}").format(
             t=staged, c=sql.Identifier(column), p=sql.Literal(pattern), k=sql.SQL(sql_type),
             a=sql.Identifier(alias))
-        for alias, column, sql_type, pattern in typed
+        for alias, column, sql_type, pattern in typed or []
     ]
+    companions += [sql.SQL("{} AS {}").format(sql.SQL(expression), sql.Identifier(alias))
+                   for alias, _, expression in checksums or []]
     wrapped = sql.SQL("SELECT {t}.*, {companions} FROM (\n{query}\n) AS {t}").format(
         t=staged, companions=sql.SQL(", ").join(companions), query=sql.SQL(text))
     return wrapped.as_string(None)
@@ -313,6 +318,7 @@ def validate_batch(
     connection_string: str,
     query: str,
     skip_null_match_key: bool,
+    reference_columns: Collection[str] = (),
 ) -> ValidationOutcome:
     """Validate one staged batch in PostgreSQL and name the failing rows.
 
@@ -327,6 +333,8 @@ def validate_batch(
             casts and ``'10:00'`` are fine): GX runs it through SQLAlchemy's ``text()``.
         skip_null_match_key: Do not require the match-key field (records without one are
             skipped by the loader, not quarantined).
+        reference_columns: Columns of the query holding Ids of other records, checked like
+            ``sf_id`` (see ``build_suite``).
 
     Returns:
         Rows evaluated, failing rows with their reasons, batch-level failures.
@@ -339,13 +347,14 @@ def validate_batch(
             expectation reports it as a batch failure.
     """
     started = time.monotonic()
-    full_query = batch_query(query, typed_columns(mapping))
+    full_query = batch_query(query, typed_columns(mapping), checksum_columns(reference_columns))
     # The batch is computed before GX is needed: a caller that imports GX in a thread (it
     # takes seconds) overlaps the import with this query; build_suite waits for the import.
     with _RUN_LOCK, materialized(connection_string, full_query) as batch:
         log.info("%s batch computed: %s rows in %.2fs", mapping.object,
                  "?" if batch.rows is None else batch.rows, time.monotonic() - started)
-        suite = build_suite(mapping, value_maps, skip_null_match_key=skip_null_match_key)
+        suite = build_suite(mapping, value_maps, skip_null_match_key=skip_null_match_key,
+                            reference_columns=reference_columns)
         with quiet_gx_logs():
             results = _run_suite(suite, connection_string=connection_string, batch=batch,
                                  asset_name=f"{mapping.object.lower()}_batch")

@@ -21,7 +21,7 @@ import importlib.util
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from crm_sync.mapping.loader import ValueMap
 from crm_sync.mapping.model import Check, ColumnType, Expectation, ObjectMapping
-from crm_sync.salesforce.ids import ID18_PATTERN
+from crm_sync.salesforce.ids import ID18_PATTERN, checksum_sql
 from crm_sync.validation import reasons
 
 if TYPE_CHECKING:
@@ -106,6 +106,9 @@ SQL_CASTS: dict[ColumnType, str] = {
     ColumnType.DATE: "date",
     ColumnType.TIMESTAMP: "timestamptz",
 }
+#: Suffix of the checksum companion of an Id column (``sf_id__bad_checksum``): the Id when it
+#: has 18 letters and digits but fails its checksum, else NULL (see :func:`checksum_columns`).
+CHECKSUM_SUFFIX = "__bad_checksum"
 #: Suffix of the typed companion of a text column (``lead_score__typed``), see typed_columns.
 TYPED_SUFFIX = "__typed"
 # Hand-written expectations of these kinds read the text itself, not the typed value.
@@ -125,7 +128,7 @@ class Rule:
     """What one expectation checks, at which level, and the reason a row fails it.
 
     Attributes:
-        kind: ``required``, ``email``, ``value_map``, ``max_length``, ``type``, ``sf_id``,
+        kind: ``required``, ``email``, ``value_map``, ``max_length``, ``type``, ``id``,
             ``modstamp`` or ``custom`` (hand-written).
         level: ``row`` (failing rows are quarantined) or ``batch`` (the batch fails).
         reason: The stable, human-readable reason; may hold ``{value}``.
@@ -225,17 +228,53 @@ def import_gx() -> Any:
     return gx
 
 
+def checksum_columns(reference_columns: Collection[str] = ()) -> list[tuple[str, str, str]]:
+    """The checksum companion columns of the record's Id and of its reference fields.
+
+    Pure (Great Expectations is not imported), so the batch can be computed while GX loads.
+
+    Returns:
+        ``(alias, Id column, SQL expression)`` per Id column, ``sf_id`` first: the runner adds
+        the expression as ``alias``. It yields the Id when it has Salesforce's 18-character
+        shape and its last 3 characters are not the checksum of the first 15
+        (``ids.checksum_sql``, the rule of ``ids.to_18``), else NULL; ``CASE`` keeps the
+        checksum from being computed on values of another shape.
+    """
+    from psycopg import sql
+
+    columns = [SF_ID_COLUMN, *sorted(set(reference_columns) - {SF_ID_COLUMN})]
+    companions = []
+    for column in columns:
+        quoted = sql.Identifier("staged_batch", column).as_string(None)
+        expression = (f"CASE WHEN {quoted} ~ '{SF_ID_PATTERN}' THEN CASE WHEN upper(substr({quoted}, 16, 3))"
+                      f" <> {checksum_sql(quoted)} THEN {quoted} END END")
+        companions.append((f"{column}{CHECKSUM_SUFFIX}", column, expression))
+    return companions
+
+
+def _id_specs(column: str, field: str) -> list[_Spec]:
+    """Row-level rules of one Id column: 18 letters and digits, and a valid checksum."""
+    return [
+        _Spec("expect_column_values_to_match_regex", {"column": column, "regex": SF_ID_PATTERN},
+              Rule("id", "row", reasons.id_malformed(field), column)),
+        _Spec("expect_column_values_to_be_null", {"column": f"{column}{CHECKSUM_SUFFIX}"},
+              Rule("id", "row", reasons.id_checksum(field), f"{column}{CHECKSUM_SUFFIX}")),
+    ]
+
+
 def _generated_specs(
-    mapping: ObjectMapping, value_maps: Mapping[str, ValueMap], *, skip_null_match_key: bool
+    mapping: ObjectMapping, value_maps: Mapping[str, ValueMap], *, skip_null_match_key: bool,
+    reference_columns: Collection[str] = (),
 ) -> list[_Spec]:
     specs = [
         _Spec("expect_column_values_to_not_be_null", {"column": SF_ID_COLUMN},
-              Rule("sf_id", "batch", reasons.sf_id_missing(), SF_ID_COLUMN)),
-        _Spec("expect_column_values_to_match_regex", {"column": SF_ID_COLUMN, "regex": SF_ID_PATTERN},
-              Rule("sf_id", "batch", reasons.sf_id_malformed(), SF_ID_COLUMN)),
+              Rule("id", "row", reasons.id_missing(), SF_ID_COLUMN)),
+        *_id_specs(SF_ID_COLUMN, reasons.ID_FIELD),
         _Spec("expect_column_values_to_not_be_null", {"column": MODSTAMP_COLUMN},
               Rule("modstamp", "batch", reasons.modstamp_missing(), MODSTAMP_COLUMN)),
     ]
+    for column in sorted(set(reference_columns) - {SF_ID_COLUMN}):
+        specs += _id_specs(column, column)
     match_target = mapping.match_key if mapping.match_key != SF_ID_COLUMN else None
     for fm in mapping.fields:
         column = fm.target
@@ -366,14 +405,17 @@ def _instantiate(mapping: ObjectMapping, spec: _Spec) -> GxExpectation:
 
 
 def build_suite(
-    mapping: ObjectMapping, value_maps: Mapping[str, ValueMap], *, skip_null_match_key: bool
+    mapping: ObjectMapping, value_maps: Mapping[str, ValueMap], *, skip_null_match_key: bool,
+    reference_columns: Collection[str] = (),
 ) -> ExpectationSuite:
     """Build the expectation suite of one object's staged batch.
 
     Generated from the mapping: ``required`` → not null; ``check: email`` → email regex;
     ``values`` → in the value map's Salesforce values; ``max_length`` → length at most N;
-    a non-text ``type`` → castable text (regex); all row level. Always, at batch level:
-    ``sf_id`` not null and 18 alphanumeric characters, ``system_modstamp`` not null. Then
+    a non-text ``type`` → castable text (regex); all row level. Always, at row level: ``sf_id``
+    not null, 18 letters and digits and a valid checksum (its companion column, see
+    :func:`checksum_columns`), and the same for each of ``reference_columns`` (a NULL
+    reference passes); at batch level: ``system_modstamp`` not null. Then
     the mapping's hand-written ``expectations`` at their own level; those that compare
     values read a typed field through its typed companion column (see
     :func:`typed_columns`). Null values pass every row-level rule except ``required``.
@@ -383,6 +425,8 @@ def build_suite(
         value_maps: Value maps by name (``MappingSet.value_maps``).
         skip_null_match_key: Records without a match key are skipped by the loader, so no
             not-null expectation is generated for the match-key field.
+        reference_columns: Columns of the batch holding Salesforce Ids of other records
+            (reference fields), checked like the record's own Id.
 
     Returns:
         A Great Expectations suite; read each expectation's level and reason with
@@ -394,7 +438,8 @@ def build_suite(
             expectation; or a value map is missing. The message names the object.
     """
     gx = import_gx()
-    specs = _generated_specs(mapping, value_maps, skip_null_match_key=skip_null_match_key)
+    specs = _generated_specs(mapping, value_maps, skip_null_match_key=skip_null_match_key,
+                             reference_columns=reference_columns)
     typed: dict[str, str] = {}
     specs += [_custom_spec(mapping, extra, typed) for extra in mapping.expectations]
     expectations = [_instantiate(mapping, spec) for spec in specs]
