@@ -18,6 +18,7 @@ import io
 import itertools
 import json
 import os
+import queue
 import sqlite3
 import time
 from collections import deque
@@ -161,41 +162,41 @@ class Snapshots:
             delimiter: Column delimiter (one character).
             terminator: Line ending.
         """
-        conn = self._open(snap_id)
-        try:
-            columns = [(row[1], str(row[2]).upper()) for row in conn.execute("PRAGMA table_info(rows)")]
-            top = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM rows").fetchone()[0]
-        finally:
-            conn.close()
-        fmt = delimiter.replace("%", "%%").join(['"%w"'] * len(columns)) + terminator.replace("%", "%%")
-        args = ", ".join(_csv_arg(quote_ident(name), declared) for name, declared in columns)
-        sql = f"SELECT printf(?, {args}) FROM rows WHERE rowid > ? AND rowid <= ? ORDER BY rowid"
-        stop = min(offset + limit, top)
-        starts = iter(range(offset, stop, CSV_CHUNK_ROWS))
+        conns: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        opened = [self._open(snap_id) for _ in range(CSV_WORKERS)]  # open now: a purge cannot pull the file away
+        for conn in opened:
+            conn.create_function("py_repr", 1, repr, deterministic=True)
+            conn.text_factory = bytes
+            conns.put(conn)
         pool = ThreadPoolExecutor(CSV_WORKERS, thread_name_prefix="csv")
         try:
-            pending = deque(pool.submit(self._csv_chunk, snap_id, sql, fmt, low, min(low + CSV_CHUNK_ROWS, stop))
-                            for low in itertools.islice(starts, CSV_WORKERS + 1))
+            columns = [(row[1].decode(), row[2].decode().upper()) for row in opened[0].execute("PRAGMA table_info(rows)")]
+            top = opened[0].execute("SELECT COALESCE(MAX(rowid), 0) FROM rows").fetchone()[0]
+            fmt = delimiter.replace("%", "%%").join(['"%w"'] * len(columns)) + terminator.replace("%", "%%")
+            args = ", ".join(_csv_arg(quote_ident(name), declared) for name, declared in columns)
+            sql = f"SELECT printf(?, {args}) FROM rows WHERE rowid > ? AND rowid <= ? ORDER BY rowid"
+            stop = min(offset + limit, top)
+
+            def render(low: int) -> bytes:
+                conn = conns.get()
+                try:
+                    return b"".join([row[0] for row in conn.execute(sql, (fmt, low, min(low + CSV_CHUNK_ROWS, stop)))])
+                finally:
+                    conns.put(conn)
+
+            starts = iter(range(offset, stop, CSV_CHUNK_ROWS))
+            pending = deque(pool.submit(render, low) for low in itertools.islice(starts, CSV_WORKERS + 1))
             while pending:
                 chunk = pending.popleft().result()
                 low = next(starts, None)
                 if low is not None:
-                    pending.append(pool.submit(self._csv_chunk, snap_id, sql, fmt, low,
-                                               min(low + CSV_CHUNK_ROWS, stop)))
+                    pending.append(pool.submit(render, low))
                 if chunk:
                     yield chunk
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-
-    def _csv_chunk(self, snap_id: str, sql: str, fmt: str, low: int, high: int) -> bytes:
-        """Rows ``low+1 .. high`` rendered by :meth:`iter_csv`'s statement."""
-        conn = self._open(snap_id)
-        try:
-            conn.create_function("py_repr", 1, repr, deterministic=True)
-            conn.text_factory = bytes
-            return b"".join([row[0] for row in conn.execute(sql, (fmt, low, high))])
-        finally:
-            conn.close()
+            pool.shutdown(wait=True, cancel_futures=True)  # a cut connection: the chunks in hand finish first
+            for conn in opened:
+                conn.close()
 
     def exists(self, snap_id: str) -> bool:
         """True if the snapshot file is still there."""

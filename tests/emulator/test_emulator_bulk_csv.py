@@ -69,6 +69,20 @@ def test_sql_rendering_equals_csv_module(snaps, monkeypatch, delimiter, terminat
         assert len(chunks) == -(-min(limit, max(0, 60 - offset)) // 7)
 
 
+def test_stream_survives_purge_and_stops_when_closed(snaps, monkeypatch):
+    monkeypatch.setattr(snapshots_module, "CSV_CHUNK_ROWS", 5)
+    expected = _csv_module(snaps.rows("hostile", 0, 60), ",", "\n")
+    cut = snaps.iter_csv("hostile", 0, 60)
+    first = next(cut)
+    cut.close()  # a dropped connection: the renderers stop
+    assert expected.startswith(first) and first
+    stream = snaps.iter_csv("hostile", 0, 60)
+    head = next(stream)
+    snaps.delete("hostile")  # the file goes (job deleted, idle purge) while a client is reading
+    assert not snaps.exists("hostile")
+    assert head + b"".join(stream) == expected
+
+
 def test_sql_rendering_spells_values_like_python(snaps):
     text = b"".join(snaps.iter_csv("hostile", 0, 8)).decode("utf-8")
     assert text.startswith('"a,b","0","0.1","text, with comma","row 0"\n"say ""hi""","-1","1e+20","42","row 1"\n')
