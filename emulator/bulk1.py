@@ -14,9 +14,7 @@ fault; otherwise a failing batch is retried up to 10 times (``numberRetries``).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import re
 import secrets
@@ -33,6 +31,7 @@ from emulator.bulk1_wire import NS, XSI, WireError, parse_records
 from emulator.dml import DmlError, WriteContext
 from emulator.ids import make_id, to_18
 from emulator.schema import ObjectDef, get_object
+from emulator.snapshots import csv_line
 from emulator.values import now_stamp
 
 if TYPE_CHECKING:
@@ -362,16 +361,8 @@ class Bulk1Jobs:
         return info, self._xml_chunks(batch_id, compiled, offset, count)
 
     def _csv_chunks(self, batch_id: str, compiled: CompiledQuery, offset: int, count: int) -> Iterator[bytes]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
-        writer.writerow(compiled.csv_header)
-        for rows in self.app.bulk_results.iter_rows(batch_id, offset, count):
-            writer.writerows(rows)
-            if buffer.tell() >= 1 << 18:
-                yield buffer.getvalue().encode("utf-8")
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue().encode("utf-8")
+        yield csv_line(compiled.csv_header, ",", "\n")
+        yield from self.app.bulk_results.iter_csv(batch_id, offset, count)
 
     def _json_chunks(self, batch_id: str, compiled: CompiledQuery, offset: int, count: int,
                      version: str) -> Iterator[bytes]:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from emulator.dml import NULL_MARKER, DmlError, WriteContext
 from emulator.ids import make_id, to_18
 from emulator.schema import ObjectDef, get_object
+from emulator.snapshots import csv_line
 from emulator.values import now_stamp, rest_datetime
 
 if TYPE_CHECKING:
@@ -208,19 +209,9 @@ class BulkJobs:
 
     def _csv_stream(self, job_id: str, header: list[str], offset: int, count: int, delimiter: str,
                     terminator: str) -> Iterator[bytes]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter=delimiter, lineterminator=terminator, quoting=csv.QUOTE_ALL)
-        writer.writerow(header)
+        yield csv_line(header, delimiter, terminator)
         if count:
-            for rows in self.app.bulk_results.iter_rows(job_id, offset, count):
-                writer.writerows(rows)
-                if buffer.tell() >= 1 << 18:
-                    yield buffer.getvalue().encode("utf-8")
-                    buffer.seek(0)
-                    buffer.truncate()
-        tail = buffer.getvalue()
-        if tail:
-            yield tail.encode("utf-8")
+            yield from self.app.bulk_results.iter_csv(job_id, offset, count, delimiter, terminator)
 
     def abort(self, job_id: str, kind: str) -> dict[str, Any]:
         """PATCH ``{"state": "Aborted"}``."""

@@ -2,7 +2,9 @@
 
 Each change is one record operation chosen by weight: updates (names, titles, scores, status
 picklists, opt-outs, emails, stages), inserts, deletes, undeletes and lead conversions, spread
-over the objects. Changes are made by random active CRM users (LastModifiedById), in
+over the objects; about a sixth of them are activities (Tasks logged, completed, re-prioritised
+or deleted; Events booked, rescheduled or cancelled), linked to live Contacts or open Leads
+(``WhoId``) and, for Contacts, often to an Account or Opportunity (``WhatId``). Changes are made by random active CRM users (LastModifiedById), in
 transactions of a few hundred, so a paged read running meanwhile is never blocked. The result
 lists the ids per object and kind of change, plus counts.
 """
@@ -27,7 +29,12 @@ from emulator.names import (
 )
 from emulator.schema import LEAD_SOURCES, OBJECTS, OPPORTUNITY_STAGES, ObjectDef
 from emulator.store import Store, quote_ident
-from emulator.values import format_datetime
+from emulator.values import format_datetime, parse_datetime
+
+TASK_SUBJECTS = ("Call", "Follow up", "Send quote", "Email: Re: pricing", "Left voicemail", "Demo prep",
+                 "Renewal reminder", "Check in after webinar")
+EVENT_SUBJECTS = ("Meeting", "Product demo", "Quarterly review", "Lunch", "Onsite visit")
+EVENT_LOCATIONS = ("Zoom", "Office", "Customer site", None)
 
 # (weight, object, action)
 _PLAN: tuple[tuple[int, str, str], ...] = (
@@ -36,6 +43,8 @@ _PLAN: tuple[tuple[int, str, str], ...] = (
     (3, "Contact", "delete"), (2, "Lead", "delete"), (2, "Contact", "undelete"), (1, "Lead", "undelete"),
     (5, "Lead", "convert"), (3, "Subscription__c", "update"), (2, "Subscription__c", "insert"),
     (2, "CampaignMember", "insert"), (2, "Campaign", "update"), (2, "Opportunity", "delete"),
+    (8, "Task", "insert"), (6, "Task", "update"), (1, "Task", "delete"),
+    (3, "Event", "insert"), (2, "Event", "update"), (1, "Event", "delete"),
 )
 TRANSACTION_SIZE = 250
 
@@ -198,7 +207,38 @@ class ChangeGenerator:
         if name == "Campaign":
             return {"Status": rng.choice(("Planned", "In Progress", "Completed")),
                     "ActualCost": float(round(rng.random() * 40000, -1))}
+        if name == "Task":
+            return rng.choice(({"Status": "Completed"}, {"Status": rng.choice(("In Progress", "Deferred"))},
+                               {"Priority": rng.choice(("High", "Normal", "Low"))},
+                               {"ActivityDate": (now.date() + timedelta(days=1 + int(rng.random() * 14))).isoformat()},
+                               {"Description": f"Spoke on {now.date().isoformat()}; next step agreed."}))
+        if name == "Event":
+            if rng.random() < 0.3:
+                return {"Location": rng.choice(EVENT_LOCATIONS)}
+            return self._event_times(rng, now, row)
         return {}
+
+    @staticmethod
+    def _event_times(rng: random.Random, now: datetime, row: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Start and end of a meeting in the next two weeks (a reschedule keeps its length)."""
+        minutes = rng.choice((30, 45, 60, 60, 90))
+        if row is not None and row.get("StartDateTime") and row.get("EndDateTime"):
+            first, last = parse_datetime(row["StartDateTime"]), parse_datetime(row["EndDateTime"])
+            if first is not None and last is not None:
+                minutes = int((last[0] - first[0]).total_seconds() // 60)
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1 + int(rng.random() * 14))
+        start = day if minutes >= 1440 else day + timedelta(minutes=8 * 60 + 30 * int(rng.random() * 18))
+        return {"StartDateTime": format_datetime(start), "EndDateTime": format_datetime(start + timedelta(minutes=minutes))}
+
+    def _activity_links(self, conn: Any, rng: random.Random, what_share: float) -> dict[str, Any]:
+        """``WhoId`` (a live Contact 70%, an open Lead 30%) and, for Contacts, sometimes a ``WhatId``."""
+        on_contact = rng.random() < 0.7
+        who = self._pick(conn, rng, OBJECTS["Contact" if on_contact else "Lead"],
+                         "IsDeleted = 0" if on_contact else "IsDeleted = 0 AND IsConverted = 0")
+        links: dict[str, Any] = {"WhoId": who["Id"] if who else None}
+        if who is not None and on_contact and rng.random() < what_share:  # Leads take no WhatId on Salesforce
+            links["WhatId"] = self._random_id(conn, rng, "Account" if rng.random() < 0.6 else "Opportunity")
+        return links
 
     def _random_id(self, conn: Any, rng: random.Random, obj_name: str) -> str | None:
         row = self._pick(conn, rng, OBJECTS[obj_name], "IsDeleted = 0", tries=6)
@@ -241,5 +281,22 @@ class ChangeGenerator:
             campaign = self._random_id(conn, rng, "Campaign")
             contact = self._random_id(conn, rng, "Contact")
             return {"CampaignId": campaign, "ContactId": contact, "Status": "Sent"}
+        if name == "Task":
+            subject = rng.choice(TASK_SUBJECTS)
+            is_email, is_call = subject.startswith("Email:"), "call" in subject.lower() or "voicemail" in subject
+            status = rng.choice(("Not Started", "Not Started", "In Progress", "Completed"))
+            return {**self._activity_links(conn, rng, 0.4), "Subject": subject, "Status": status,
+                    "Priority": "High" if rng.random() < 0.15 else "Normal",
+                    "ActivityDate": (today + timedelta(days=int(rng.random() * 10))).isoformat(),
+                    "Type": "Email" if is_email else ("Call" if is_call else "Other"),
+                    "TaskSubtype": "Email" if is_email else ("Call" if is_call else "Task"),
+                    "CallDurationInSeconds": int(rng.random() * 900) if is_call and status == "Completed" else None}
+        if name == "Event":
+            now = datetime.now(UTC)
+            all_day = rng.random() < 0.1
+            times = self._event_times(rng, now, {"StartDateTime": "2000-01-01T00:00:00.000Z",
+                                                 "EndDateTime": "2000-01-02T00:00:00.000Z"} if all_day else None)
+            return {**self._activity_links(conn, rng, 0.3), "Subject": rng.choice(EVENT_SUBJECTS), **times,
+                    "IsAllDayEvent": all_day, "Location": rng.choice(EVENT_LOCATIONS), "Type": "Meeting"}
         return {}
 

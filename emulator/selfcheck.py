@@ -67,38 +67,56 @@ def _cpu(rss: _PeakRss) -> float:
     return times.user + times.system
 
 
-def _bulk1_steps(sf: Any, url: str, expected: int, expected_all: int, rss: _PeakRss) -> bool:
-    """Bulk API 1.0: a CSV queryAll job streamed result set by result set, then ``sf.bulk`` JSON query."""
+# What marks one record in a result set of each content type (the query selects no parent fields).
+_RECORD_MARK = {"CSV": b"\n", "JSON": b'"attributes":', "XML": b"<records "}
+
+
+def _bulk1_download(sf: Any, url: str, content: str, expected: int, rss: _PeakRss) -> bool:
+    """A Bulk 1.0 queryAll job in ``content`` (CSV, JSON or XML), its result sets streamed and counted raw."""
     import requests
 
     headers = {"X-SFDC-Session": sf.session_id, "Content-Type": "application/json"}
     base = f"{url}/services/async/{sf.sf_version}/job"
     t0 = time.monotonic()
-    job = requests.post(base, json={"operation": "queryAll", "object": "Contact", "contentType": "CSV"},
+    job = requests.post(base, json={"operation": "queryAll", "object": "Contact", "contentType": content},
                         headers=headers, timeout=600).json()["id"]
+    if content != "JSON":
+        headers["Content-Type"] = "application/xml"  # CSV and XML jobs answer in XML
     batch = requests.post(f"{base}/{job}/batch", data=f"SELECT {CONTACT_FIELDS} FROM Contact",
                           headers={**headers, "Content-Type": "text/csv"}, timeout=600)
-    batch_id = batch.text.split("<id>", 1)[1].split("</id>", 1)[0]
+    batch_id = batch.json()["id"] if content == "JSON" else batch.text.split("<id>", 1)[1].split("</id>", 1)[0]
     created = time.monotonic() - t0
-    listing = requests.get(f"{base}/{job}/batch/{batch_id}/result", headers=headers, timeout=600).text
-    result_ids = [part.split("</result>", 1)[0] for part in listing.split("<result>")[1:]]
+    listing = requests.get(f"{base}/{job}/batch/{batch_id}/result", headers=headers, timeout=600)
+    if content == "JSON":
+        result_ids = listing.json()
+    else:
+        result_ids = [part.split("</result>", 1)[0] for part in listing.text.split("<result>")[1:]]
     t1 = time.monotonic()
     cpu0, client0 = _cpu(rss), time.process_time()
-    lines = 0
+    mark, marks = _RECORD_MARK[content], 0
     for result_id in result_ids:
         with requests.get(f"{base}/{job}/batch/{batch_id}/result/{result_id}", headers=headers, stream=True,
                           timeout=600) as response:
             response.raise_for_status()
+            tail = b""
             for chunk in response.iter_content(1 << 20):
-                lines += chunk.count(b"\n")
-    served = lines - len(result_ids)  # one header row per result set (no value spans lines here)
+                window = tail + chunk
+                marks += window.count(mark) - tail.count(mark)
+                tail = window[-(len(mark) - 1):] if len(mark) > 1 else b""
+    served = marks - len(result_ids) if content == "CSV" else marks  # CSV: one header row per result set
     download = time.monotonic() - t1
     server_cpu, client_cpu = _cpu(rss) - cpu0, time.process_time() - client0
-    _report("bulk1_csv_results_download", served, download, batch_snapshot_s=round(created, 2),
+    _report(f"bulk1_{content.lower()}_results_download", served, download, batch_snapshot_s=round(created, 2),
             server_cpu_s=round(server_cpu, 2), client_cpu_s=round(client_cpu, 2),
             records_per_server_cpu_s=round(served / server_cpu) if server_cpu > 0 else None,
-            result_sets=len(result_ids), expected=expected_all, match=served == expected_all,
+            result_sets=len(result_ids), expected=expected, match=served == expected,
             server_peak_rss_mb=rss.take())
+    return served == expected
+
+
+def _bulk1_steps(sf: Any, url: str, expected: int, expected_all: int, rss: _PeakRss) -> bool:
+    """Bulk API 1.0: queryAll result sets in CSV, JSON and XML streamed raw, then ``sf.bulk`` JSON query."""
+    ok = all([_bulk1_download(sf, url, content, expected_all, rss) for content in ("CSV", "JSON", "XML")])
     t0 = time.monotonic()
     cpu0 = _cpu(rss)
     count = sum(len(chunk) for chunk in sf.bulk.Contact.query(f"SELECT {CONTACT_FIELDS} FROM Contact",
@@ -108,7 +126,7 @@ def _bulk1_steps(sf: Any, url: str, expected: int, expected_all: int, rss: _Peak
             server_cpu_s=round(server_cpu, 2),
             records_per_server_cpu_s=round(count / server_cpu) if server_cpu > 0 else None,
             note="sf.bulk via simple-salesforce, client JSON parsing included", server_peak_rss_mb=rss.take())
-    return served == expected_all and count == expected
+    return ok and count == expected
 
 
 def run_selfcheck(records: int, seed: int, keep: Path | None, ingest: int) -> int:

@@ -144,3 +144,41 @@ def test_mutate_cli_by_url_and_by_state_dir(fresh, tmp_path):
     again = fresh(state)
     inserted = len(summary.get("Contact", {}).get("inserted", []))
     assert again.admin().count("Contact", include_deleted=True) == count_before + inserted
+
+
+def test_mutate_changes_tasks_and_events(fresh, connect):
+    emu = fresh(records=1000, seed=4)
+    admin = emu.admin()
+    before = {obj: (admin.count(obj), admin.count(obj, include_deleted=True)) for obj in ("Task", "Event")}
+    summary = admin.mutate(changes=400, seed=17)
+    sf = connect(emu)
+    for obj in ("Task", "Event"):
+        kinds = summary["counts"][obj]
+        assert kinds.get("inserted", 0) >= 5 and kinds.get("updated", 0) >= 3 and kinds.get("deleted", 0) >= 1
+        inserted, deleted = len(summary[obj]["inserted"]), len(summary[obj]["deleted"])
+        assert admin.count(obj, include_deleted=True) == before[obj][1] + inserted
+        assert admin.count(obj) == before[obj][0] + inserted - deleted
+        changed = sf.query_all(f"SELECT Id, IsDeleted FROM {obj} WHERE SystemModstamp >= {summary['started']}",
+                               include_deleted=True)["records"]
+        touched = {*summary[obj]["inserted"], *summary[obj]["updated"], *summary[obj]["deleted"]}
+        assert touched <= {r["Id"] for r in changed}  # SystemModstamp advanced on every change
+        assert {r["Id"] for r in changed if r["IsDeleted"]} >= set(summary[obj]["deleted"]) - set(
+            summary[obj]["inserted"]) - set(summary[obj]["updated"])
+        for record_id in summary[obj]["inserted"]:
+            record = admin.get(obj, record_id)
+            assert record["LastModifiedById"] != API_USER_ID
+            who = record["WhoId"]
+            assert who and who[:3] in ("003", "00Q")
+            assert admin.get("Contact" if who.startswith("003") else "Lead", who)["IsDeleted"] is False
+            if record["WhatId"]:
+                assert who.startswith("003") and record["WhatId"][:3] in ("001", "006")  # Leads take no WhatId
+            if obj == "Event":
+                assert record["EndDateTime"] > record["StartDateTime"] > summary["started"].replace("Z", "+0000")
+                assert record["DurationInMinutes"] in (30, 45, 60, 90, 1440)
+                assert record["ActivityDate"] == record["StartDateTime"][:10]
+            else:
+                assert record["IsClosed"] is (record["Status"] == "Completed")
+    updated_event = admin.get("Event", summary["Event"]["updated"][0])
+    assert updated_event["SystemModstamp"].replace("+0000", "Z") >= summary["started"]
+    again = fresh(records=1000, seed=4).admin().mutate(changes=400, seed=17)
+    assert {obj: again[obj] for obj in ("Task", "Event")} == {obj: summary[obj] for obj in ("Task", "Event")}
