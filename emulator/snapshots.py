@@ -19,6 +19,7 @@ import itertools
 import json
 import os
 import queue
+import re
 import sqlite3
 import time
 from collections import deque
@@ -40,11 +41,27 @@ def csv_line(values: list[str], delimiter: str, terminator: str) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
+#: Text holding U+0000 passes ``printf`` (which reads C strings) as hex between these two
+#: noncharacters, and is put back in Python (:func:`_restore_nul`).
+NUL_OPEN, NUL_CLOSE = "\ufdd0", "\ufdd1"
+_NUL_HEX = re.compile(NUL_OPEN.encode() + b"([0-9A-F]*)" + NUL_CLOSE.encode())
+
+
+def _text_arg(column: str) -> str:
+    return f"CASE WHEN instr({column}, char(0)) THEN '{NUL_OPEN}' || hex({column}) || '{NUL_CLOSE}' ELSE {column} END"
+
+
 def _csv_arg(column: str, declared: str) -> str:
     """The ``printf`` argument of one column: its text, ``''`` for NULL (a REAL in Python's form)."""
     if declared == "TEXT":  # TEXT affinity: a REAL never stays REAL here
-        return f"ifnull({column}, '')"
-    return f"CASE typeof({column}) WHEN 'real' THEN py_repr({column}) ELSE ifnull({column}, '') END"
+        return f"ifnull({_text_arg(column)}, '')"
+    return (f"CASE typeof({column}) WHEN 'real' THEN py_repr({column}) WHEN 'text' THEN {_text_arg(column)} "
+            f"ELSE ifnull({column}, '') END")
+
+
+def _restore_nul(chunk: bytes) -> bytes:
+    """Put back the text values :func:`_text_arg` passed as hex (quotes doubled, as ``%w`` does)."""
+    return _NUL_HEX.sub(lambda m: bytes.fromhex(m.group(1).decode()).replace(b'"', b'""'), chunk)
 
 
 class Snapshots:
@@ -152,8 +169,8 @@ class Snapshots:
         (SQLite runs without the GIL), at most ``CSV_WORKERS + 1`` chunks ahead of the reader, and
         come out in row order. A field is written as ``csv.writer(quoting=csv.QUOTE_ALL)`` writes
         it: quoted, quotes doubled, NULL as ``""``, INTEGER values in decimal, REAL values as
-        Python's ``repr`` (only columns not declared TEXT can hold them). A text value holding
-        U+0000 ends at that character (SQLite's ``printf`` reads C strings).
+        Python's ``repr`` (only columns not declared TEXT can hold them). U+0000 in text passes
+        ``printf`` (which reads C strings) as hex and is put back.
 
         Args:
             snap_id: The snapshot.
@@ -191,6 +208,8 @@ class Snapshots:
                 low = next(starts, None)
                 if low is not None:
                     pending.append(pool.submit(render, low))
+                if NUL_OPEN.encode() in chunk:
+                    chunk = _restore_nul(chunk)
                 if chunk:
                     yield chunk
         finally:

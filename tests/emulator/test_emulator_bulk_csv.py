@@ -21,7 +21,7 @@ from emulator.snapshots import Snapshots
 from emulator.store import Store
 
 HOSTILE_TEXT = ("a,b", 'say "hi"', '"', '""', "line1\nline2", "cr\r\nlf", "\ttab", "Zoë 山田 Łukasz 🎉", "",
-                None, " lead and trail ", "%s %d %w %q %% %", "|;^`", "O'Brien", "back\\slash", "x" * 40_000)
+                None, " lead and trail ", "%s %d %w %q %% %", "|;^`", "O'Brien", "back\\slash", "nul\x00byte", "x" * 40_000)
 HOSTILE_INT = (0, -1, 2**62, None, 7)
 HOSTILE_REAL = (0.1, 1e20, -0.0, 5.0,  # SQLite keeps -0.0 as 0.0
                 1e-7, 123456789.123, None, 2.5e-300)
