@@ -1,7 +1,9 @@
 """Record sync (manual): sync the listed Salesforce records now.
 
 The records go through the same validation, mapping and load as every other sync, and do
-not move the object's watermark. **object**: a mapped object; **ids**: record Ids, one per
+not move the object's watermark. The mapping's filter holds here too: a record outside it is
+not loaded, and its marketing row, if any, is archived as `left_filter` (listed in the run's
+report). **object**: a mapped object; **ids**: record Ids, one per
 line (commas and spaces also separate them; 15 or 18 characters; anything else is refused
 before any query). The console's replay and "sync now" buttons trigger this DAG.
 

@@ -29,6 +29,8 @@ from crm_sync.salesforce.soql import (
     by_ids_queries,
     count_query,
     extract_fields,
+    left_filter_condition,
+    outside_filter_queries,
     select_query,
     window_condition,
 )
@@ -130,19 +132,33 @@ def extract_records(ctx: RunContext, object_name: str, record_ids: list[str], *,
         with runs.step(wh, run_id, "extract", gateway=sf):
             fields = extract_fields(mapping)
             described_fields(wh, sf, run_id, mapping, fields)
-            rows = (from_rest(record) for query in by_ids_queries(mapping, fields, ids)
+            filtered = bool(mapping.filter)
+            rows = (from_rest(record) for query in by_ids_queries(mapping, fields, ids, filtered=filtered)
                     for page in sf.iter_rest_pages(query) for record in page)
             staged = stage_rows(wh, run_id, rows)
             found = {row[0] for row in wh.execute(
                 "SELECT DISTINCT sf_id FROM crm_staging.records WHERE run_id = %s", (run_id,))}
             missing = [i for i in ids if i not in found]
+            outside = outside_filter(sf, mapping, missing) if filtered and missing else []
+            missing = [i for i in missing if i not in set(outside)]
+            if outside:
+                log.warning("run %d: %d %s record(s) do not match the mapping's filter (%s): not loaded, their"
+                            " marketing rows archived as left_filter: %s", run_id, len(outside), mapping.object,
+                            mapping.filter, ", ".join(outside[:50]))
             if missing:
                 log.warning("run %d: %d Id(s) not found in Salesforce %s: %s", run_id, len(missing),
                             mapping.object, ", ".join(missing[:50]))
             runs.update_run(wh, run_id, extracted=staged, staged=staged, extract_method="rest",
                             status=RunStatus.EXTRACTED,
-                            report={"requested": len(ids), "not_found": missing, **(report or {})})
+                            report={"requested": len(ids), "not_found": missing, **(report or {}),
+                                    **({"left_filter": outside} if outside else {})})
     return run_id
+
+
+def outside_filter(sf: SalesforceGateway, mapping: ObjectMapping, ids: list[str]) -> list[str]:
+    """Which of the Ids are live records that do not match the mapping's filter (sorted)."""
+    return sorted({str(record["Id"]) for query in outside_filter_queries(mapping, ids)
+                   for record in sf.query_records(query)})
 
 
 def described_fields(wh: psycopg.Connection, sf: SalesforceGateway, run_id: int, mapping: ObjectMapping,
@@ -185,5 +201,11 @@ def stage_window(ctx: RunContext, wh: psycopg.Connection, sf: SalesforceGateway,
         query = select_query(mapping, fields, condition)
         staged = stage_rows(wh, run_id, (from_rest(r) for page in sf.iter_rest_pages(query) for r in page),
                             expected=total)
+    if mapping.filter and not force_bulk and window_start is not None:
+        # One more query, of Ids only: records changed in the window that no longer match the
+        # filter (the load archives their marketing rows as `left_filter`). The initial import
+        # has nothing to archive yet.
+        left = select_query(mapping, ["Id"], left_filter_condition(mapping, window_start, window_end))
+        report["left_filter"] = sorted({str(r["Id"]) for r in sf.query_records(left)})
     runs.update_run(wh, run_id, extracted=staged, staged=staged, extract_method=method,
                     status=RunStatus.EXTRACTED, report=report)

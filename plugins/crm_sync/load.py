@@ -17,13 +17,15 @@ import psycopg
 from psycopg import sql
 
 from crm_sync import runs
-from crm_sync.archive import archive_absent
+from crm_sync.archive import archive_absent, archive_left_filter
 from crm_sync.context import RunContext
 from crm_sync.mapping.model import Conflict, Direction, FieldMap, ObjectMapping
+from crm_sync.merges import merge_statement
 from crm_sync.picklists import publish_picklists
 from crm_sync.runs import RunKind, RunStatus
 from crm_sync.sqlfiles import person_parts, read_sql, target_parts, template
 from crm_sync.transform import column_type, publish_columns, publish_query
+from crm_sync.writeback.sticky import queue_statement
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +143,14 @@ def load_statements(mapping: ObjectMapping, shared: frozenset[str] | None = None
         if mapping.mode == "update_only":
             files.append("update_only_records.sql")
         files += ["records_upsert.sql", "records_delete.sql"]
-    return [template(f"load/{name}", **parts) for name in files]
+    statements = [template(f"load/{name}", **parts) for name in files]
+    sticky = queue_statement(mapping)
+    if sticky is not None:  # before the upsert: it compares with the person's values before this batch
+        statements.insert(files.index("people_upsert.sql"), sticky)
+    merge = merge_statement(mapping)
+    if merge is not None:  # merged losers, before the plain deletes
+        statements.insert(len(statements) - 1, merge)
+    return statements
 
 
 # Local buffers of the load's session: `incoming` and its indexes stay in memory instead of
@@ -250,7 +259,9 @@ def load(ctx: RunContext, run_id: int) -> dict[str, int]:
     with ctx.warehouse() as wh:
         run = runs.get_run(wh, run_id)
         mapping = ctx.mapping(run.object)
-        with runs.step(wh, run_id, "load"), ctx.marketing() as mk:
+        # A filtered mirror asks Salesforce which absent records are live outside the filter.
+        sf = ctx.salesforce() if mapping.filter and run.report.get("mode") == "mirror" else None
+        with runs.step(wh, run_id, "load", gateway=sf), ctx.marketing() as mk:
             result = load_run(wh, mk, mapping, run_id, dry_run=run.dry_run, shared=shared_person_columns(ctx, mapping))
             wh.execute(read_sql("load/record_skipped.sql"), {
                 "run_id": run_id, "row_ids": [r[0] for r in result.skipped],
@@ -261,7 +272,8 @@ def load(ctx: RunContext, run_id: int) -> dict[str, int]:
             reasons: dict[str, int] = dict(wh.execute(
                 "SELECT reason, count(*) FROM crm_sync.skipped WHERE run_id = %s GROUP BY reason ORDER BY reason",
                 (run_id,)).fetchall())
-            report: dict[str, int] = {}
+            left = archive_left_filter(wh, mk, mapping, run_id, run.report.get("left_filter", []), dry_run=run.dry_run)
+            report: dict[str, int] = {"left_filter_archived": left} if left else {}
             if not run.dry_run and publish_picklists(wh, mk, mapping.object):
                 mk.commit()
             if run.kind is RunKind.FULL and not run.dry_run:
@@ -270,11 +282,12 @@ def load(ctx: RunContext, run_id: int) -> dict[str, int]:
                 mk.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(mapping.target)))
                 mk.commit()
             if run.kind is RunKind.FULL and run.report.get("mode") == "mirror":
-                report["mirror_archived"] = archive_absent(wh, mk, mapping, run_id, dry_run=run.dry_run)
+                report["mirror_archived"] = archive_absent(wh, mk, mapping, run_id, dry_run=run.dry_run, gateway=sf)
                 log.info("run %d: mirror archived %d marketing row(s) whose %s is gone from Salesforce",
                          run_id, report["mirror_archived"], mapping.object)
             runs.update_run(wh, run_id, created=result.counts["created"], updated=result.counts["updated"],
-                            archived=result.counts["archived"], unchanged=result.counts["unchanged"],
+                            archived=result.counts["archived"] + left, unchanged=result.counts["unchanged"],
+                            extracted=run.staged + left,
                             skipped=sum(reasons.values()), skipped_reasons=reasons, status=RunStatus.LOADED,
                             report=report)
         return dict(result.counts)

@@ -13,8 +13,9 @@ holds:
   active in marketing.
 
 Repairs: missing, stale and deleted records are re-synced by Id through `publish` as a
-`repair` run; gone records are archived (`archive.archive_ids`). The reconcile run's own
-sync log row extracts nothing to publish: what it compared is in its report.
+`repair` run; gone records are archived (`archive.archive_missing`; a live record outside
+the mapping's filter as `left_filter`). The reconcile run's own sync log row extracts
+nothing to publish: what it compared is in its report.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import psycopg
 from psycopg import sql
 
 from crm_sync import runs
-from crm_sync.archive import archive_ids
+from crm_sync.archive import archive_missing
 from crm_sync.context import RunContext
 from crm_sync.db import scalar
 from crm_sync.extract import extract_records
@@ -115,8 +116,8 @@ def reconcile_object(ctx: RunContext, object_name: str, *, dag_run_id: str | Non
         if repair and by_kind:
             gone = by_kind.pop("gone_but_present", [])
             if gone:
-                repaired["archived_gone"] = archive_ids(
-                    mk, mapping, gone, reason=f"{mapping.object} no longer in Salesforce (reconciliation)")
+                repaired |= archive_missing(
+                    mk, sf, mapping, gone, reason=f"{mapping.object} no longer in Salesforce (reconciliation)")
             resync = sorted({sf_id for ids in by_kind.values() for sf_id in ids})
             if resync:
                 repair_run = extract_records(ctx, mapping.object, resync, dag_run_id=dag_run_id,

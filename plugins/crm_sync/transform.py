@@ -9,6 +9,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from crm_sync.mapping.model import ColumnType, FieldMap, ObjectMapping, Transform
+from crm_sync.salesforce.soql import MASTER_FIELD, is_merged_object
 
 SQL_TYPES = {
     ColumnType.TEXT: "text",
@@ -22,6 +23,8 @@ SQL_TYPES = {
 # Lead conversion columns carried to the people loader (see soql.EXTRA_FIELDS).
 LEAD_EXTRA_COLUMNS = (("IsConverted", "is_converted", "boolean"),
                       ("ConvertedContactId", "converted_contact_id", "text"))
+# The master of a merged (deleted) record, for the objects Salesforce merges (merges.py).
+MERGE_COLUMN = (MASTER_FIELD, "master_record_id", "text")
 
 
 # Trims strip every kind of blank real data carries, not only spaces: tabs, line breaks,
@@ -104,9 +107,13 @@ def publish_columns(mapping: ObjectMapping) -> list[tuple[str, str]]:
     columns = [("row_id", "bigint"), ("sf_id", "text"), ("is_deleted", "boolean"),
                ("system_modstamp", "timestamptz")]
     columns += [(f.target, column_type(f)) for f in mapping.loaded_fields]
-    if mapping.is_lead:
-        columns += [(name, kind) for _, name, kind in LEAD_EXTRA_COLUMNS]
+    columns += [(name, kind) for _, name, kind in extra_columns(mapping)]
     return columns
+
+
+def extra_columns(mapping: ObjectMapping) -> list[tuple[str, str, str]]:
+    """(Salesforce field, column, SQL type) the loader needs besides the mapped fields."""
+    return [*(LEAD_EXTRA_COLUMNS if mapping.is_lead else ()), *((MERGE_COLUMN,) if is_merged_object(mapping) else ())]
 
 
 def publish_query(mapping: ObjectMapping) -> sql.Composed:
@@ -123,10 +130,9 @@ def publish_query(mapping: ObjectMapping) -> sql.Composed:
                 "LEFT JOIN crm_mapping.value_maps {alias} ON {alias}.map_name = {name}"
                 " AND {alias}.crm_value = {value}"
             ).format(alias=alias, name=sql.Literal(field.values), value=text_expression(field)))
-    if mapping.is_lead:
-        for source, name, kind in LEAD_EXTRA_COLUMNS:
-            selected.append(sql.SQL("(r.payload ->> {})::{} AS {}").format(
-                sql.Literal(source), sql.SQL(kind), sql.Identifier(name)))
+    for source, name, kind in extra_columns(mapping):
+        selected.append(sql.SQL("(r.payload ->> {})::{} AS {}").format(
+            sql.Literal(source), sql.SQL(kind), sql.Identifier(name)))
     return sql.SQL("SELECT {selected} FROM crm_staging.records r {joins} WHERE {where}").format(
         selected=sql.SQL(", ").join(selected),
         joins=sql.SQL(" ").join(joins),

@@ -16,6 +16,9 @@ from crm_sync.mapping.model import ObjectMapping
 SYSTEM_FIELDS = ("Id", "SystemModstamp", "IsDeleted")
 # Salesforce-specific fields the people loader needs to follow Lead conversion.
 EXTRA_FIELDS = {"lead": ("IsConverted", "ConvertedContactId")}
+# The objects Salesforce merges: a loser is deleted with `MasterRecordId` naming the master.
+MERGED_OBJECTS = frozenset({"account", "contact", "lead"})
+MASTER_FIELD = "MasterRecordId"
 # Ids or emails per `IN (…)` query: keeps the SOQL far below Salesforce's length limits.
 IDS_PER_QUERY = 200
 EMAILS_PER_QUERY = 100
@@ -34,12 +37,18 @@ def extract_fields(mapping: ObjectMapping) -> list[str]:
     """The fields to select: system fields, then every mapped field, without repeats."""
     fields: list[str] = []
     seen: set[str] = set()
-    for name in (*SYSTEM_FIELDS, *EXTRA_FIELDS.get(mapping.object.lower(), ()),
+    merge = (MASTER_FIELD,) if is_merged_object(mapping) else ()
+    for name in (*SYSTEM_FIELDS, *EXTRA_FIELDS.get(mapping.object.lower(), ()), *merge,
                  *(f.source for f in mapping.fields)):
         if name.lower() not in seen:
             seen.add(name.lower())
             fields.append(name)
     return fields
+
+
+def is_merged_object(mapping: ObjectMapping) -> bool:
+    """True for objects Salesforce can merge (they have `MasterRecordId`)."""
+    return mapping.object.lower() in MERGED_OBJECTS
 
 
 def _with_filter(mapping: ObjectMapping, parts: list[str]) -> str:
@@ -59,6 +68,19 @@ def window_condition(mapping: ObjectMapping, start: datetime | None, end: dateti
     return _with_filter(mapping, parts)
 
 
+def left_filter_condition(mapping: ObjectMapping, start: datetime | None, end: datetime) -> str:
+    """Live records of the window that do *not* match the mapping's filter (it must have one).
+
+    The differential's second, `Id`-only query: what changed in the window and no longer
+    belongs to the synced list.
+    """
+    if not mapping.filter:
+        raise ValueError(f"{mapping.object} has no filter")
+    parts = [] if start is None else [f"SystemModstamp >= {soql_datetime(start)}"]
+    parts += [f"SystemModstamp < {soql_datetime(end)}", "IsDeleted = false", f"(NOT ({mapping.filter}))"]
+    return " AND ".join(parts)
+
+
 def select_query(mapping: ObjectMapping, fields: list[str], condition: str | None) -> str:
     """`SELECT <fields> FROM <object> [WHERE <condition>]`."""
     query = f"SELECT {', '.join(fields)} FROM {mapping.object}"
@@ -76,10 +98,27 @@ def ids_condition(ids: list[str]) -> str:
     return "Id IN (" + ", ".join(f"'{i}'" for i in ids) + ")"
 
 
-def by_ids_queries(mapping: ObjectMapping, fields: list[str], ids: list[str]) -> Iterator[str]:
-    """`SELECT <fields> … WHERE Id IN (…)`, one query per `IDS_PER_QUERY` validated Ids."""
+def by_ids_queries(mapping: ObjectMapping, fields: list[str], ids: list[str], *,
+                   filtered: bool = False) -> Iterator[str]:
+    """`SELECT <fields> … WHERE Id IN (…)`, one query per `IDS_PER_QUERY` validated Ids.
+
+    `filtered`: only the records that match the mapping's filter (the record sync's reads).
+    """
     for start in range(0, len(ids), IDS_PER_QUERY):
-        yield select_query(mapping, fields, ids_condition(ids[start:start + IDS_PER_QUERY]))
+        condition = ids_condition(ids[start:start + IDS_PER_QUERY])
+        yield select_query(mapping, fields, _with_filter(mapping, [condition]) if filtered else condition)
+
+
+def outside_filter_queries(mapping: ObjectMapping, ids: list[str]) -> Iterator[str]:
+    """`SELECT Id … WHERE Id IN (…) AND IsDeleted = false AND (NOT (filter))` per `IDS_PER_QUERY` Ids.
+
+    Which of the Ids are live records that do not match the mapping's filter (it must have one).
+    """
+    if not mapping.filter:
+        raise ValueError(f"{mapping.object} has no filter")
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        yield (f"SELECT Id FROM {mapping.object} WHERE {ids_condition(ids[start:start + IDS_PER_QUERY])}"
+               f" AND IsDeleted = false AND (NOT ({mapping.filter}))")
 
 
 def emails_queries(mapping: ObjectMapping, emails: list[str]) -> Iterator[str]:
