@@ -383,8 +383,11 @@ def test_the_writeback_dag_parses_without_connections_and_follows_the_policy(mon
     bag = _dagbag()
     assert bag.import_errors == {}
     dag = bag.dags["crm_writeback"]
-    assert dag.schedule == timedelta(hours=1) and dag.max_active_runs == 1 and not dag.catchup
-    assert "crm_sync" in dag.tags and dag.doc_md.startswith("Write-back (hourly")
+    assert _interval(dag.schedule) == timedelta(hours=1) and dag.max_active_runs == 1 and not dag.catchup
+    watchers = dag.schedule.asset_condition.watchers
+    assert [(w.name, type(w.trigger).__name__, w.trigger.conn_id) for w in watchers] == [
+        ("crm_outbox_changes", "OutboxTrigger", "marketing_db")]
+    assert "crm_sync" in dag.tags and dag.doc_md.startswith("Write-back:")
     tasks = {t.task_id: t for t in dag.tasks}
     assert set(tasks) == {"prepare", "write", "refresh", "finalize"}
     assert tasks["write"].upstream_task_ids == {"prepare"} and tasks["finalize"].upstream_task_ids == {"refresh"}
@@ -392,9 +395,20 @@ def test_the_writeback_dag_parses_without_connections_and_follows_the_policy(mon
     assert tasks["write"].retries >= 1
 
 
+def _interval(schedule) -> timedelta:
+    """The time part of the write-back's schedule (it also runs on each burst of marketing changes)."""
+    return schedule.timetable.delta
+
+
 def test_the_writeback_interval_setting_is_validated(monkeypatch) -> None:
     monkeypatch.setenv("CRM_WRITEBACK_INTERVAL_MINUTES", "15")
+    assert _interval(_dagbag().dags["crm_writeback"].schedule) == timedelta(minutes=15)
+    monkeypatch.setenv("CRM_WRITEBACK_ON_CHANGE", "false")  # the interval alone
     assert _dagbag().dags["crm_writeback"].schedule == timedelta(minutes=15)
+    monkeypatch.setenv("CRM_WRITEBACK_ON_CHANGE", "sometimes")
+    assert any("CRM_WRITEBACK_ON_CHANGE='sometimes': expected true or false" in e
+               for e in _dagbag().import_errors.values())
+    monkeypatch.setenv("CRM_WRITEBACK_ON_CHANGE", "true")
     monkeypatch.setenv("CRM_WRITEBACK_INTERVAL_MINUTES", "1")
     errors = _dagbag().import_errors
     assert any("CRM_WRITEBACK_INTERVAL_MINUTES=1: must be between 5 and 1440" in e for e in errors.values())
