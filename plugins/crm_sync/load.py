@@ -24,7 +24,8 @@ from crm_sync.merges import merge_statement
 from crm_sync.picklists import publish_picklists
 from crm_sync.runs import RunKind, RunStatus
 from crm_sync.sqlfiles import person_parts, read_sql, target_parts, template
-from crm_sync.transform import column_type, publish_columns, publish_query
+from crm_sync.targets import version_column
+from crm_sync.transform import column_type, publish_columns, publish_query, stored_key, value_hash
 from crm_sync.writeback.sticky import queue_statement
 
 log = logging.getLogger(__name__)
@@ -105,16 +106,39 @@ def _fragments(mapping: ObjectMapping, row: str, owns: sql.Composable,
         return owns if shared is None or f.target in shared else sql.SQL("true")
 
     cols = [sql.Identifier(f.target) for f in fields]
+    lhs = sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(row), sql.Identifier(f.target))
+                             for f in updatable)
+    rhs = sql.SQL(", ").join(_resolved(f, row, owner(f)) for f in updatable)
+    # Whether the upsert changes a value of the row (the version aside).
+    changed = sql.SQL("({}, {}.archived_at) IS DISTINCT FROM ({}, NULL)").format(lhs, sql.Identifier(row), rhs)
+    if mapping.is_people:
+        changed = sql.SQL(
+            "(p.{idcol}, p.sf_object, {lhs}, p.archived_at) IS DISTINCT FROM"
+            " (EXCLUDED.{idcol}, CASE WHEN {owns} THEN EXCLUDED.sf_object ELSE p.sf_object END, {rhs}, NULL)"
+        ).format(idcol=sql.Identifier(mapping.sf_id_column), lhs=lhs, owns=owns, rhs=rhs)
     return {
         "insert_cols": sql.SQL(", ").join(cols),
         "select_cols": sql.SQL(", ").join(sql.SQL("i.{}").format(c) for c in cols),
         "set_list": sql.SQL(", ").join(
             sql.SQL("{} = {}").format(sql.Identifier(f.target), _resolved(f, row, owner(f))) for f in updatable),
-        "lhs": sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(row), sql.Identifier(f.target))
-                                  for f in updatable),
-        "rhs": sql.SQL(", ").join(_resolved(f, row, owner(f)) for f in updatable),
+        "changed": changed,
+        "vercol": sql.Identifier(version_column(mapping)),
+        "idcol": sql.Identifier(mapping.sf_id_column),
         **target_parts(mapping),
     }
+
+
+def _stored_keys(mapping: ObjectMapping) -> dict[str, sql.Composable]:
+    """`{stored_key}` / `{stored_key_r}`: the normalised form of the stored match key of rows t (p) and r."""
+    return {"stored_key": stored_key(mapping, "p" if mapping.is_people else "t"),
+            "stored_key_r": stored_key(mapping, "r")}
+
+
+def outcomes_statement(mapping: ObjectMapping, shared: frozenset[str] | None = None) -> sql.Composed:
+    """The statement that collects each incoming row's outcome and value hash (`outcomes`)."""
+    return template("load/outcomes.sql", target=sql.Identifier(mapping.target),
+                    idcol=sql.Identifier(mapping.sf_id_column),
+                    value_hash=value_hash(mapping, shared if mapping.is_people else None))
 
 
 def load_statements(mapping: ObjectMapping, shared: frozenset[str] | None = None) -> list[sql.Composed]:
@@ -129,16 +153,18 @@ def load_statements(mapping: ObjectMapping, shared: frozenset[str] | None = None
         # A Lead owns its person's Salesforce-owned values only while no live Contact does.
         owns = sql.SQL("(p.contact_sf_id IS NULL OR p.archived_at IS NOT NULL)") if mapping.is_lead \
             else sql.SQL("true")
-        parts = _fragments(mapping, "p", owns, shared) | person_parts(mapping) | {"owns": owns}
-        files = (["people_convert.sql"] if mapping.is_lead else []) + ["people_duplicates.sql"]
+        parts = _fragments(mapping, "p", owns, shared) | person_parts(mapping) | {"owns": owns} \
+            | _stored_keys(mapping)
+        files = ["older_versions.sql"] + (["people_convert.sql"] if mapping.is_lead else []) \
+            + ["people_keys.sql", "people_duplicates.sql"]
         if mapping.mode == "update_only":
             files.append("update_only_people.sql")
         files += ["people_email_change.sql", "people_upsert.sql", "people_delete.sql"]
     else:
         parts = _fragments(mapping, "t", sql.SQL("true"))
-        files = []
+        files = ["older_versions.sql"]
         if mapping.match_key != "sf_id":
-            parts["mk"] = sql.Identifier(mapping.match_key)
+            parts |= {"mk": sql.Identifier(mapping.match_key)} | _stored_keys(mapping)
             files.append("records_match_key.sql")
         if mapping.mode == "update_only":
             files.append("update_only_records.sql")
@@ -170,12 +196,12 @@ def _room_for_temp_tables(conn: psycopg.Connection) -> None:
 
 def _copy_outcomes(marketing: psycopg.Connection, warehouse: psycopg.Connection) -> None:
     """Bring the published rows' outcomes to the warehouse (`load_outcomes`) for the event log."""
-    warehouse.execute("CREATE TEMP TABLE IF NOT EXISTS load_outcomes (row_id bigint, outcome text)")
+    warehouse.execute("CREATE TEMP TABLE IF NOT EXISTS load_outcomes (row_id bigint, outcome text, value_hash text)")
     warehouse.execute("TRUNCATE load_outcomes")
     with marketing.cursor() as src, warehouse.cursor() as dst:
-        with src.copy("COPY (SELECT row_id, outcome FROM outcomes WHERE outcome <> 'skipped') TO STDOUT"
-                      " (FORMAT binary)") as reader, \
-                dst.copy("COPY load_outcomes (row_id, outcome) FROM STDIN (FORMAT binary)") as writer:
+        with src.copy("COPY (SELECT row_id, outcome, value_hash FROM outcomes WHERE outcome <> 'skipped')"
+                      " TO STDOUT (FORMAT binary)") as reader, \
+                dst.copy("COPY load_outcomes (row_id, outcome, value_hash) FROM STDIN (FORMAT binary)") as writer:
             for block in reader:
                 writer.write(block)
     warehouse.execute("ANALYZE load_outcomes")
@@ -228,7 +254,7 @@ def load_run(warehouse: psycopg.Connection, marketing: psycopg.Connection, mappi
             log.log(logging.INFO if seconds >= 1 else logging.DEBUG, "load of %s: statement %d of %d done in %.2f s",
                     mapping.object, number, len(statements), seconds)
         # Counted in the database: only the skipped rows come back, never the whole batch.
-        marketing.execute(read_sql("load/outcomes.sql"))
+        marketing.execute(outcomes_statement(mapping, shared))
         result = LoadResult()
         for outcome, count in marketing.execute("SELECT outcome, count(*) FROM outcomes GROUP BY 1"):
             result.counts[outcome] += count

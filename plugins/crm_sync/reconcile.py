@@ -10,12 +10,16 @@ holds:
 * stale: Salesforce's SystemModstamp is newer than the version the sync last processed;
 * deleted but present: deleted in Salesforce (recycle bin), active in marketing;
 * gone but present: Salesforce no longer has the Id at all (hard-deleted or purged),
-  active in marketing.
+  active in marketing;
+* value drift: the version is the one the sync last published, but the marketing row's
+  Salesforce-owned values are no longer the ones that load left: the hash of those columns
+  (`transform.value_hash`, computed in the marketing database) differs from the one stored
+  in `crm_sync.synced_records.value_hash`. Costs no Salesforce call beyond the Id list.
 
-Repairs: missing, stale and deleted records are re-synced by Id through `publish` as a
-`repair` run; gone records are archived (`archive.archive_missing`; a live record outside
-the mapping's filter as `left_filter`). The reconcile run's own sync log row extracts
-nothing to publish: what it compared is in its report.
+Repairs: missing, stale, deleted and value-drifted records are re-synced by Id through
+`publish` as a `repair` run; gone records are archived (`archive.archive_missing`; a live
+record outside the mapping's filter as `left_filter`). The reconcile run's own sync log row
+extracts nothing to publish: what it compared is in its report.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from crm_sync.archive import archive_missing
 from crm_sync.context import RunContext
 from crm_sync.db import scalar
 from crm_sync.extract import extract_records
+from crm_sync.load import shared_person_columns
 from crm_sync.mapping.model import ObjectMapping
 from crm_sync.normalize import from_bulk_csv, from_rest
 from crm_sync.prepare import prepare_object
@@ -41,6 +46,7 @@ from crm_sync.salesforce import FieldInfo, SalesforceGateway
 from crm_sync.salesforce.soql import identity_query
 from crm_sync.sqlfiles import ident, template
 from crm_sync.staging import stage_rows
+from crm_sync.transform import value_hash
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +73,16 @@ def _stage_salesforce_ids(wh: psycopg.Connection, sf: SalesforceGateway, run_id:
     return "rest"
 
 
-def _copy_marketing_ids(wh: psycopg.Connection, mk: psycopg.Connection, mapping: ObjectMapping) -> None:
-    """Copy the marketing side's (sf_id, active) pairs of the object into a warehouse temp table."""
-    source = sql.SQL("SELECT {id}, archived_at IS NULL FROM {table} WHERE {id} IS NOT NULL").format(
-        id=ident(mapping.sf_id_column), table=ident(mapping.target))
-    wh.execute("CREATE TEMP TABLE marketing_ids (sf_id text PRIMARY KEY, active boolean) ON COMMIT DROP")
+def _copy_marketing_ids(wh: psycopg.Connection, mk: psycopg.Connection, mapping: ObjectMapping,
+                        shared: frozenset[str] | None) -> None:
+    """Copy the marketing side's (sf_id, active, value hash) of the object into a warehouse temp table."""
+    source = sql.SQL("SELECT t.{id}, t.archived_at IS NULL, {hash} FROM {table} t WHERE t.{id} IS NOT NULL").format(
+        id=ident(mapping.sf_id_column), table=ident(mapping.target), hash=value_hash(mapping, shared))
+    wh.execute("CREATE TEMP TABLE marketing_ids (sf_id text PRIMARY KEY, active boolean, value_hash text)"
+               " ON COMMIT DROP")
     with mk.cursor() as src, wh.cursor() as dst:
         with src.copy(sql.SQL("COPY ({}) TO STDOUT").format(source)) as reader, \
-                dst.copy("COPY marketing_ids (sf_id, active) FROM STDIN") as writer:
+                dst.copy("COPY marketing_ids (sf_id, active, value_hash) FROM STDIN") as writer:
             for block in reader:
                 writer.write(block)
     mk.commit()
@@ -97,7 +105,7 @@ def reconcile_object(ctx: RunContext, object_name: str, *, dag_run_id: str | Non
         with runs.step(wh, run_id, "compare", gateway=sf):
             method = _stage_salesforce_ids(wh, sf, run_id, mapping, settings.bulk_threshold,
                                            settings.bulk_page_size)
-            _copy_marketing_ids(wh, mk, mapping)
+            _copy_marketing_ids(wh, mk, mapping, shared_person_columns(ctx, mapping))
             drift = wh.execute(template("reconcile/drift.sql"),
                                {"run_id": run_id, "object": mapping.object, "watermark": watermark}).fetchall()
             by_kind: dict[str, list[str]] = {}

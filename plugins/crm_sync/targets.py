@@ -15,11 +15,21 @@ from psycopg import sql
 
 from crm_sync.mapping.model import ObjectMapping
 from crm_sync.sqlfiles import ident, read_sql, template
-from crm_sync.transform import column_type
+from crm_sync.transform import column_type, normalised_key
 
 log = logging.getLogger(__name__)
 
 TRACKING_TRIGGERS = ("crm_track_insert", "crm_track_update")
+
+
+def version_column(mapping: ObjectMapping) -> str:
+    """The marketing column holding the SystemModstamp of the record a row carries.
+
+    `sf_system_modstamp` on record tables; on `people`, one per linked object
+    (`lead_sf_system_modstamp`, `contact_sf_system_modstamp`). The load never replaces a
+    row with an older version than this.
+    """
+    return mapping.sf_id_column.removesuffix("sf_id") + "sf_system_modstamp"
 
 
 def ensure_target_table(conn: psycopg.Connection, mapping: ObjectMapping) -> list[str]:
@@ -34,14 +44,20 @@ def ensure_target_table(conn: psycopg.Connection, mapping: ObjectMapping) -> lis
         "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema()"
         " AND table_name = %s", (mapping.target,))}
     added = []
-    for f in mapping.loaded_fields:
-        if f.target not in existing:
+    wanted = [(f.target, column_type(f)) for f in mapping.loaded_fields] + [(version_column(mapping), "timestamptz")]
+    for name, kind in wanted:
+        if name not in existing:
             conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
-                ident(mapping.target), ident(f.target), sql.SQL(column_type(f))))
-            added.append(f.target)
+                ident(mapping.target), ident(name), sql.SQL(kind)))
+            added.append(name)
     if mapping.match_key != "sf_id" and mapping.match_key in added and not mapping.is_people:
         conn.execute(sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
             ident(f"{mapping.target}_{mapping.match_key}_key"), ident(mapping.target), ident(mapping.match_key)))
+        # The load finds stored keys not in normalised form through this (small) index.
+        key = normalised_key(mapping, ident(mapping.match_key))
+        conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({}) WHERE {} <> {}").format(
+            ident(f"{mapping.target}_{mapping.match_key}_unnormalised"), ident(mapping.target), key,
+            ident(mapping.match_key), key))
     if added:
         log.info("added column(s) %s to marketing table %s", ", ".join(added), mapping.target)
     install_tracking(conn, [mapping.target])

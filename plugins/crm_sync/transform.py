@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from crm_sync.mapping.model import ColumnType, FieldMap, ObjectMapping, Transform
+from crm_sync.mapping.model import Check, ColumnType, Direction, FieldMap, ObjectMapping, Transform
 from crm_sync.salesforce.soql import MASTER_FIELD, is_merged_object
 
 SQL_TYPES = {
@@ -44,6 +44,40 @@ def text_expression(field: FieldMap, row: str = "r") -> sql.Composable:
     return sql.SQL("NULLIF({}, '')").format(raw)
 
 
+def folds_case(mapping: ObjectMapping) -> bool:
+    """True when the mapping's match key is an email: compared case-folded."""
+    return mapping.is_people or mapping.match_field.check is Check.EMAIL
+
+
+def normalised_key(mapping: ObjectMapping, value: sql.Composable) -> sql.Composable:
+    """The one normalisation of a match key (docs/mappings.md, "Match keys").
+
+    Every blank trimmed at both ends (spaces, tabs, line breaks, non-breaking spaces);
+    emails also lower-cased; external ids otherwise compared exactly. Applied to the incoming
+    side by the transform and to the stored keys by the load, so both compare equal forms.
+    """
+    trimmed = sql.SQL("btrim({}, {})").format(value, _BLANKS)
+    return sql.SQL("lower({})").format(trimmed) if folds_case(mapping) else trimmed
+
+
+def stored_key(mapping: ObjectMapping, row: str) -> sql.Composable:
+    """The normalised form of the match key stored in the marketing row aliased `row`."""
+    return normalised_key(mapping, sql.SQL("{}.{}").format(sql.Identifier(row), sql.Identifier(mapping.match_key)))
+
+
+def match_key_text(mapping: ObjectMapping, row: str = "r") -> sql.Composable:
+    """The record's normalised match key as text (NULL when empty), whatever the field's transform."""
+    raw = sql.SQL("{}.payload ->> {}").format(sql.Identifier(row), sql.Literal(mapping.match_field.source))
+    return sql.SQL("NULLIF({}, '')").format(normalised_key(mapping, raw))
+
+
+def _field_text(mapping: ObjectMapping, field: FieldMap) -> sql.Composable:
+    """A field's text: the normalised key for the match key, else `text_expression`."""
+    if mapping.match_key != "sf_id" and field.target == mapping.match_key and not field.values:
+        return match_key_text(mapping)
+    return text_expression(field)
+
+
 def column_type(field: FieldMap) -> str:
     """The SQL type of a field's marketing column (value-mapped fields are text)."""
     return "text" if field.values else SQL_TYPES[field.type]
@@ -54,11 +88,11 @@ def value_map_alias(field: FieldMap) -> sql.Identifier:
     return sql.Identifier(f"vm_{field.target}")
 
 
-def typed_expression(field: FieldMap) -> sql.Composable:
+def typed_expression(mapping: ObjectMapping, field: FieldMap) -> sql.Composable:
     """The marketing value of a field: value-mapped or cast to its column type."""
     if field.values:
         return sql.SQL("{}.marketing_value").format(value_map_alias(field))
-    text = text_expression(field)
+    text = _field_text(mapping, field)
     if field.type is ColumnType.TEXT:
         return text
     if field.type is ColumnType.INTEGER:
@@ -84,7 +118,7 @@ def validation_query(mapping: ObjectMapping, run_id: int) -> str:
     """
     columns: list[sql.Composable] = [sql.SQL("r.row_id"), sql.SQL("NULLIF(r.sf_id, '') AS sf_id"),
                                      sql.SQL("r.system_modstamp")]
-    columns += [sql.SQL("{} AS {}").format(text_expression(f), sql.Identifier(f.target)) for f in mapping.fields]
+    columns += [sql.SQL("{} AS {}").format(_field_text(mapping, f), sql.Identifier(f.target)) for f in mapping.fields]
     if mapping.is_lead:
         columns += [sql.SQL("NULLIF(r.payload ->> {}, '') AS {}").format(sql.Literal(source), sql.Identifier(name))
                     for source, name, kind in LEAD_EXTRA_COLUMNS if kind == "text"]
@@ -99,7 +133,7 @@ def missing_match_key_condition(mapping: ObjectMapping) -> sql.Composable | None
     """The condition of live rows that have no match key (None when matching by sf_id)."""
     if mapping.match_key == "sf_id":
         return None
-    return sql.SQL("{} IS NULL").format(text_expression(mapping.match_field))
+    return sql.SQL("{} IS NULL").format(_field_text(mapping, mapping.match_field))
 
 
 def publish_columns(mapping: ObjectMapping) -> list[tuple[str, str]]:
@@ -123,7 +157,7 @@ def publish_query(mapping: ObjectMapping) -> sql.Composed:
     joins: list[sql.Composable] = []
     for field in mapping.loaded_fields:
         selected.append(sql.SQL("CASE WHEN r.is_deleted THEN NULL ELSE {} END AS {}").format(
-            typed_expression(field), sql.Identifier(field.target)))
+            typed_expression(mapping, field), sql.Identifier(field.target)))
         if field.values:
             alias = value_map_alias(field)
             joins.append(sql.SQL(
@@ -138,3 +172,30 @@ def publish_query(mapping: ObjectMapping) -> sql.Composed:
         joins=sql.SQL(" ").join(joins),
         where=_run_rows_filter(),
     )
+
+
+def value_hash(mapping: ObjectMapping, shared: frozenset[str] | None, row: str = "t") -> sql.Composable:
+    """The hash of the Salesforce-owned values a record sets on its marketing row (`row`).
+
+    Only `from_crm` columns: `both` and `to_crm` columns may legitimately differ, the
+    marketing side changes them. A Lead sets a person's columns it shares with the Contact
+    only while no live Contact is linked (see `load.load_statements`), so its hash then
+    covers its own columns alone. The load stores this hash, reconciliation recomputes it
+    over the marketing table: the same expression on both sides.
+
+    Args:
+        mapping: the object's mapping.
+        shared: for people, the columns the other people object also loads (None otherwise).
+        row: the alias of the marketing table in the query.
+    """
+    owned = [f.target for f in mapping.fields if f.direction is Direction.FROM_CRM]
+
+    def digest(columns: list[str]) -> sql.Composable:
+        values = sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(row), sql.Identifier(c)) for c in columns)
+        return sql.SQL("md5(ROW({})::text)").format(values)
+
+    if not mapping.is_lead or shared is None:
+        return digest(owned)
+    alone = [c for c in owned if c not in shared]
+    return sql.SQL("CASE WHEN {r}.contact_sf_id IS NULL OR {r}.archived_at IS NOT NULL THEN {all} ELSE {alone} END").format(
+        r=sql.Identifier(row), all=digest(owned), alone=digest(alone))

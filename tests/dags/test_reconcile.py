@@ -55,3 +55,48 @@ def test_reconciliation_finds_and_repairs_drift(sync_stack) -> None:
     latest = sync_stack.warehouse("SELECT object, report FROM crm_sync.sync_runs WHERE kind = 'reconcile'"
                                   " ORDER BY run_id DESC LIMIT 2")
     assert [r["report"]["drift"] for r in latest] == [{}, {}]
+
+
+def test_reconciliation_finds_and_repairs_value_drift(sync_stack) -> None:
+    for dag_id in ("crm_differential_contact", "crm_differential_account"):
+        assert sync_stack.run_dag(dag_id).state == DagRunState.SUCCESS
+    person = sync_stack.marketing("SELECT contact_sf_id, title FROM people WHERE contact_sf_id IS NOT NULL"
+                                  " AND archived_at IS NULL ORDER BY email LIMIT 2")
+    drifted, marketing_edit = person[0], person[1]
+    account = sync_stack.marketing("SELECT sf_id, name FROM accounts WHERE archived_at IS NULL"
+                                   " ORDER BY sf_id LIMIT 1")[0]
+    with psycopg.connect(sync_stack.databases.marketing) as mk:
+        # A late overwrite of Salesforce-owned columns, behind the sync's back...
+        mk.execute("UPDATE people SET title = 'Overwritten late' WHERE contact_sf_id = %s",
+                   (drifted["contact_sf_id"],))
+        mk.execute("UPDATE accounts SET name = 'Overwritten late' WHERE sf_id = %s", (account["sf_id"],))
+        # ...and marketing-owned ones (to_crm, both), which may differ: not drift.
+        mk.execute("UPDATE people SET lead_score = 99, unsubscribed = true WHERE contact_sf_id = %s",
+                   (marketing_edit["contact_sf_id"],))
+    with psycopg.connect(sync_stack.databases.warehouse) as wh:
+        wh.execute("UPDATE crm_sync.watermarks SET watermark = %s", (datetime.now(UTC) + timedelta(minutes=1),))
+    sync_stack.admin.reset_stats()
+
+    dag_run = sync_stack.run_dag("crm_reconcile")
+    assert dag_run.state == DagRunState.SUCCESS, sync_stack.task_states(dag_run)
+    runs = {r["object"]: r for r in sync_stack.warehouse(
+        "SELECT * FROM crm_sync.sync_runs WHERE kind = 'reconcile' ORDER BY run_id")}
+    assert runs["Contact"]["report"]["drift"] == {"value_drift": 1}
+    assert runs["Contact"]["report"]["sample"] == {"value_drift": [drifted["contact_sf_id"]]}
+    assert runs["Account"]["report"]["drift"] == {"value_drift": 1}
+    assert runs["Contact"]["report"]["repaired"]["repair_updated"] == 1
+    assert sync_stack.marketing("SELECT title FROM people WHERE contact_sf_id = %s",
+                                drifted["contact_sf_id"]) == [{"title": drifted["title"]}]
+    assert sync_stack.marketing("SELECT name FROM accounts WHERE sf_id = %s", account["sf_id"]) == [
+        {"name": account["name"]}]
+    kept = sync_stack.marketing("SELECT lead_score, unsubscribed FROM people WHERE contact_sf_id = %s",
+                                marketing_edit["contact_sf_id"])
+    assert kept == [{"lead_score": 99, "unsubscribed": True}]
+    # Cheap: no object re-read whole, only the Id lists and the repairs by Id.
+    assert sync_stack.admin.stats()["api_calls"] <= 2 * 5 + 2 * 4
+
+    again = sync_stack.run_dag("crm_reconcile")
+    assert again.state == DagRunState.SUCCESS
+    latest = sync_stack.warehouse("SELECT report FROM crm_sync.sync_runs WHERE kind = 'reconcile'"
+                                  " ORDER BY run_id DESC LIMIT 2")
+    assert [r["report"]["drift"] for r in latest] == [{}, {}]

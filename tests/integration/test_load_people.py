@@ -4,6 +4,7 @@ duplicates, deletes and undeletes, email changes, true_wins, update_only, idempo
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -23,7 +24,9 @@ _stamp = itertools.count(1)
 
 def contact(sf_id: str, email: str | None, **fields: Any) -> dict[str, Any]:
     """A Contact as REST returns it (mapped fields only)."""
-    base = {"Id": sf_id, "SystemModstamp": f"2024-01-01T00:00:{next(_stamp) % 60:02d}.000+0000",
+    # Every record made later is a later version (the load never goes back to an older one).
+    stamp = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(seconds=next(_stamp))
+    base = {"Id": sf_id, "SystemModstamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
             "IsDeleted": False, "Email": email, "FirstName": "Ann", "LastName": "Lee", "Status__c": "2",
             "HasOptedOutOfEmail": False}
     return base | fields
@@ -206,3 +209,26 @@ def test_trims_strip_tabs_line_breaks_and_non_breaking_spaces(loader: Loader) ->
                                             FirstName=" Mia\t")])
     assert result.counts == {"created": 1}
     assert loader.people()["mia@example.com"]["first_name"] == "Mia"
+
+
+def test_an_older_contact_version_never_replaces_the_person(loader: Loader) -> None:
+    newer = contact("003000000000081AAA", "late@example.com", Title="Newer",
+                    SystemModstamp="2025-06-01T00:00:00.000+0000")
+    loader.run("Contact", [newer])
+    older = newer | {"Title": "Older", "Email": "moved@example.com", "SystemModstamp": "2025-05-01T00:00:00.000+0000"}
+    result = loader.run("Contact", [older])
+    assert result.counts == {"skipped": 1}
+    assert [(sf_id, reason) for _, sf_id, reason in result.skipped] == [("003000000000081AAA", "older_version")]
+    person = loader.people()["late@example.com"]
+    assert person["title"] == "Newer" and "moved@example.com" not in loader.people()
+    assert person["contact_sf_system_modstamp"].isoformat() == "2025-06-01T00:00:00+00:00"
+
+
+def test_an_email_stored_in_another_case_is_the_same_person(loader: Loader) -> None:
+    loader.mk.execute("INSERT INTO people (email, first_name) VALUES (' Mixed.Case@Example.com', 'Form')")
+    loader.mk.commit()
+    result = loader.run("Contact", [contact("003000000000091AAA", "mixed.case@example.com")])
+    assert result.counts == {"updated": 1}
+    people = loader.people()
+    assert list(people) == ["mixed.case@example.com"]
+    assert people["mixed.case@example.com"]["contact_sf_id"] == "003000000000091AAA"

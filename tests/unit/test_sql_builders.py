@@ -28,7 +28,8 @@ def test_publish_casts_value_maps_and_skips_marketing_owned_fields() -> None:
 
 def test_people_statements_apply_true_wins_and_contact_precedence() -> None:
     lead = [s.as_string(None) for s in load_statements(MAPPINGS.get("Lead"))]
-    assert "converted_contact_id" in lead[0]  # conversion is handled first
+    assert "older_version" in lead[0]  # an older version of a record is skipped before anything else
+    assert "converted_contact_id" in lead[1]  # then conversion
     upsert = next(s for s in lead if "INSERT INTO people" in s)
     assert '(COALESCE("p"."unsubscribed", false) OR COALESCE(EXCLUDED."unsubscribed", false))' in upsert
     assert '(p.contact_sf_id IS NULL OR p.archived_at IS NOT NULL)' in upsert
@@ -39,6 +40,7 @@ def test_people_statements_apply_true_wins_and_contact_precedence() -> None:
 
 def test_account_statements_claim_by_external_id_first() -> None:
     statements = [s.as_string(None) for s in load_statements(MAPPINGS.get("Account"))]
-    assert '"external_id"' in statements[0] and "duplicate_match_key" in statements[0]
-    assert 'INSERT INTO "accounts"' in statements[1]
+    assert "older_version" in statements[0]
+    assert '"external_id"' in statements[1] and "duplicate_match_key" in statements[1]
+    assert 'INSERT INTO "accounts"' in statements[2]
     assert "deleted in Salesforce" in statements[-1]

@@ -1,8 +1,10 @@
--- A converted Lead hands its person over to the Contact it became. Placeholders: none.
+-- A converted Lead hands its person over to the Contact it became. Placeholders: {vercol}
+-- (the Lead's version column, cleared with the link).
 WITH linked AS (
     UPDATE people p
        SET contact_sf_id = COALESCE(p.contact_sf_id, i.converted_contact_id),
            lead_sf_id = NULL,
+           {vercol} = NULL,
            sf_object = 'Contact',
            updated_at = now()
       FROM incoming i
@@ -20,6 +22,7 @@ UPDATE incoming SET outcome = 'updated' FROM linked WHERE incoming.sf_id = linke
 WITH merged AS (
     UPDATE people p
        SET lead_sf_id = NULL,
+           {vercol} = NULL,
            archived_at = COALESCE(p.archived_at, i.system_modstamp),
            archive_reason = COALESCE(p.archive_reason, 'Lead converted into a Contact with another email'),
            updated_at = now()

@@ -9,17 +9,18 @@ WITH deleted AS (
 ), archived AS (
     UPDATE people p
        SET archived_at = i.system_modstamp,
+           {vercol} = i.system_modstamp,
            archive_reason = {object} || ' deleted in Salesforce',
            updated_at = now()
       FROM incoming i
-     WHERE i.is_deleted AND p.{idcol} = i.sf_id AND p.{othercol} IS NULL AND p.archived_at IS NULL
+     WHERE i.is_deleted AND i.skip_reason IS NULL AND p.{idcol} = i.sf_id AND p.{othercol} IS NULL AND p.archived_at IS NULL
        AND p.{idcol} = ANY ((SELECT ids FROM deleted)::text[])
  RETURNING i.sf_id
 ), unlinked AS (
     UPDATE people p
-       SET {idcol} = NULL, sf_object = {other_object}, updated_at = now()
+       SET {idcol} = NULL, {vercol} = NULL, sf_object = {other_object}, updated_at = now()
       FROM incoming i
-     WHERE i.is_deleted AND p.{idcol} = i.sf_id AND p.{othercol} IS NOT NULL
+     WHERE i.is_deleted AND i.skip_reason IS NULL AND p.{idcol} = i.sf_id AND p.{othercol} IS NOT NULL
        AND p.{idcol} = ANY ((SELECT ids FROM deleted)::text[])
  RETURNING i.sf_id
 )

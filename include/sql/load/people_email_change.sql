@@ -15,6 +15,7 @@ UPDATE incoming SET outcome = 'updated' FROM moved WHERE incoming.sf_id = moved.
 WITH detached AS (
     UPDATE people p
        SET {idcol} = NULL,
+           {vercol} = NULL,
            archived_at = CASE WHEN p.{othercol} IS NULL THEN COALESCE(p.archived_at, i.system_modstamp)
                               ELSE p.archived_at END,
            archive_reason = CASE WHEN p.{othercol} IS NULL

@@ -1,8 +1,11 @@
 -- Upsert people by email. {owns} says whether this object's values win on the person
 -- (a Contact always; a Lead only while no live Contact shares the email).
+-- The record's version ({vercol}) is stored with it; a row whose values stay as they are but
+-- whose version moves on is rewritten for the version alone and counts as unchanged:
+-- `updated_at` moves only with a value (placeholder changed), and the outcome is read from it.
 WITH upserted_rows AS (
-    INSERT INTO people AS p ({idcol}, sf_object, {insert_cols})
-    SELECT i.sf_id, {object}, {select_cols}
+    INSERT INTO people AS p ({idcol}, sf_object, {vercol}, {insert_cols})
+    SELECT i.sf_id, {object}, i.system_modstamp, {select_cols}
       FROM incoming i
      WHERE NOT i.is_deleted AND i.skip_reason IS NULL
      -- In key order, the email index is written page after page instead of at random
@@ -12,14 +15,14 @@ WITH upserted_rows AS (
        SET {idcol} = EXCLUDED.{idcol},
            sf_object = CASE WHEN {owns} THEN EXCLUDED.sf_object ELSE p.sf_object END,
            {set_list},
+           {vercol} = EXCLUDED.{vercol},
            archived_at = NULL,
            archive_reason = NULL,
-           updated_at = now()
-     WHERE (p.{idcol}, p.sf_object, {lhs}, p.archived_at)
-           IS DISTINCT FROM
-           (EXCLUDED.{idcol}, CASE WHEN {owns} THEN EXCLUDED.sf_object ELSE p.sf_object END, {rhs}, NULL)
- RETURNING p.{idcol} AS sf_id, (xmax = 0) AS inserted
+           updated_at = CASE WHEN {changed} THEN now() ELSE p.updated_at END
+     WHERE {changed} OR p.{vercol} IS DISTINCT FROM EXCLUDED.{vercol}
+ RETURNING p.{idcol} AS sf_id, (xmax = 0) AS inserted, p.updated_at = now() AS changed
 )
 INSERT INTO upserted (sf_id, outcome)
 SELECT u.sf_id, CASE WHEN u.inserted THEN 'created' ELSE 'updated' END
-  FROM upserted_rows u;
+  FROM upserted_rows u
+ WHERE u.inserted OR u.changed;
