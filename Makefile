@@ -4,6 +4,7 @@
 #   make airflow  the same stack plus `airflow standalone` (UI on http://localhost:8080)
 #   make airflow-celery  the same stack on Celery: scheduler, dag-processor, api-server, triggerer, 2 workers
 #   make test     the whole test suite (starts its own throw-away services)
+#   make test-faults  only the fault and dirty-data suite (tests/faults; also part of make test)
 #   make bench    the benchmarks (docs/performance.md); one JSON line per scenario, last
 #   make stop     stop the background services started by demo/airflow
 #   make lint     ruff (style, imports, docstrings) and mypy (types)
@@ -24,7 +25,7 @@ STACK_DIR := .local
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv demo airflow airflow-celery test bench lint stop status clean
+.PHONY: help venv demo airflow airflow-celery test test-faults bench lint stop status clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -59,6 +60,10 @@ airflow-celery: $(STAMP)
 
 test: $(STAMP)
 	$(VPY) -m pytest
+
+# The fault and dirty-data suite alone (it is also part of `make test`).
+test-faults: $(STAMP)
+	$(VPY) -m pytest tests/faults
 
 # Starts its own throw-away PostgreSQL and emulator (never touches .local/); BENCH_ARGS passes
 # options, e.g. make bench BENCH_ARGS="--records 100000 --scenarios full_sync_1m".

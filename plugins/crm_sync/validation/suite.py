@@ -79,7 +79,7 @@ _DATE = rf"({_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
 _TIME = r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?"
 _ZONE = r"(Z|z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)"
 
-# 0 to 2147483647, the range of PostgreSQL's `integer`.
+# 0 to 2147483647; with a sign and -2147483648, the range of PostgreSQL's `integer`.
 _INT4 = (
     r"([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}"
     r"|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])"
@@ -91,7 +91,7 @@ _INT4 = (
 #: ``double precision``; dates are real dates; timestamps are ISO 8601 as Salesforce writes
 #: them (``2024-01-02T10:00:00.000+0000``), the zone optional.
 TYPE_PATTERNS: dict[ColumnType, str] = {
-    ColumnType.INTEGER: rf"^[+-]?0*{_INT4}(\.0+)?$",
+    ColumnType.INTEGER: rf"^([+-]?0*{_INT4}|-0*2147483648)(\.0+)?$",
     ColumnType.NUMERIC: r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,2})?$",
     ColumnType.BOOLEAN: r"^(true|false|TRUE|FALSE|True|False)$",
     ColumnType.DATE: rf"^{_DATE}$",
