@@ -35,6 +35,20 @@ def test_transient_errors_are_retried_and_every_call_counted(emulator) -> None:
     assert sf.api_calls == 1 + 3  # the login, then two refused attempts and the one that answered
 
 
+def test_a_page_cut_mid_answer_is_read_again_whole(emulator) -> None:
+    admin = emulator.admin()
+    expected = sorted(r["Id"] for r in _gateway().query_records("SELECT Id FROM Contact", include_deleted=True))
+    admin.set_faults(drop_next=2)
+    try:
+        sf = _gateway()
+        pages = list(sf.iter_rest_pages("SELECT Id FROM Contact"))
+        dropped = admin.stats()["faults_injected"].get("dropped_page", 0)
+    finally:
+        admin.clear_faults()
+    assert dropped == 2
+    assert sorted(r["Id"] for page in pages for r in page) == expected  # nothing lost, nothing twice
+
+
 def test_an_expired_session_logs_in_again_and_keeps_the_count(emulator) -> None:
     admin = emulator.admin()
     sf = _gateway()

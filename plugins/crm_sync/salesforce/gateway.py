@@ -239,8 +239,8 @@ class SalesforceGateway:
                 if exc.status not in TRANSIENT_STATUS and _error_code(exc) not in TRANSIENT_CODES:
                     raise
                 last = exc
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last = exc
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                last = exc  # unreachable, too slow, or cut in the middle of an answer (a page is re-read whole)
             wait = self.retry.backoff(attempt)
             log.warning("%s failed transiently (attempt %d of %d): %s; retrying in %.1f s", what, attempt,
                         self.retry.max_attempts, _short(last), wait)
