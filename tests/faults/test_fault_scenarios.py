@@ -345,10 +345,16 @@ def test_records_sharing_the_watermark_millisecond_and_committed_late(fault_stac
     sf = salesforce_client(fault_stack.emulator.port)
     tied = sf.query_all("SELECT Id FROM Contact WHERE LastName LIKE 'Tie %'")["records"]
     assert len(tied) == 20
-    # Records committed late: their SystemModstamp is older than the watermark already taken.
+    # Records committed late: their SystemModstamp is older than the watermark already taken
+    # (yet, as in Salesforce, newer than the record's own previous version: records no one
+    # changed in the last three hours, so even the -7200 s stamps move them forward).
     monkeypatch.setenv("CRM_SYNC_LOOKBACK_SECONDS", "300")
+    cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    untouched = {r["Id"] for r in sf.query_all(f"SELECT Id FROM Contact WHERE SystemModstamp < {cutoff}")["records"]}
     targets = [r["contact_sf_id"] for r in fault_stack.marketing(
-        "SELECT contact_sf_id FROM people WHERE contact_sf_id IS NOT NULL ORDER BY email LIMIT 6")]
+        "SELECT contact_sf_id FROM people WHERE contact_sf_id IS NOT NULL AND archived_at IS NULL ORDER BY email")
+        if r["contact_sf_id"] in untouched][:6]
+    assert len(targets) == 6
     fault_stack.admin.set_clock_offset(-120)  # within the lookback: the next differential re-reads them
     try:
         for n, contact in enumerate(targets[:3]):
