@@ -30,7 +30,8 @@ def _now() -> datetime:
         return wh.execute("SELECT now()").fetchone()[0]
 
 
-def _run(dag: Any, **params: Any) -> None:
+def run_dag(dag: Any, **params: Any) -> None:
+    """Run one DAG in-process with `dag.test()`; exit with advice when it does not succeed."""
     print(f"   running {dag.dag_id} {params or ''}...", flush=True)
     dag_run = dag.test(run_conf=params or None)
     if dag_run.state != "success":
@@ -42,7 +43,7 @@ def _run_full_sync(title: str) -> list[dict[str, Any]]:
 
     since = _now()
     print(f"\n== {title}", flush=True)
-    _run(crm_full_sync.crm_full_sync, objects=list(OBJECTS), mode="upsert", dry_run=False)
+    run_dag(crm_full_sync.crm_full_sync, objects=list(OBJECTS), mode="upsert", dry_run=False)
     return sync_runs_since(since)
 
 
@@ -52,7 +53,7 @@ def _run_differentials(title: str) -> list[dict[str, Any]]:
     since = _now()
     print(f"\n== {title}", flush=True)
     for object_name in OBJECTS:
-        _run(getattr(crm_differential, f"crm_differential_{object_name.lower()}"))
+        run_dag(getattr(crm_differential, f"crm_differential_{object_name.lower()}"))
     return sync_runs_since(since)
 
 
@@ -66,7 +67,7 @@ def _run_writeback(title: str) -> list[dict[str, Any]]:
 
     since = _now()
     print(f"\n== {title}", flush=True)
-    _run(crm_writeback.crm_writeback)
+    run_dag(crm_writeback.crm_writeback)
     runs = sync_runs_since(since)
     written = [r for r in runs if r["kind"] == "writeback"]
     print_table("Write-back report", [writeback_rows(r) for r in written])
