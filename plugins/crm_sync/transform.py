@@ -23,6 +23,12 @@ SQL_TYPES = {
 # Lead conversion columns carried to the people loader (see soql.EXTRA_FIELDS).
 LEAD_EXTRA_COLUMNS = (("IsConverted", "is_converted", "boolean"),
                       ("ConvertedContactId", "converted_contact_id", "text"))
+# A converted Lead's Contact that the sync has already seen deleted (crm_sync.synced_records):
+# its person is not handed over to it (people_convert.sql).
+CONVERTED_CONTACT_GONE = ("converted_contact_gone", "boolean")
+_CONVERTED_CONTACT_GONE_SQL = sql.SQL(
+    "EXISTS (SELECT 1 FROM crm_sync.synced_records g WHERE g.object = 'Contact' AND g.is_deleted"
+    " AND g.sf_id = r.payload ->> 'ConvertedContactId') AS {}").format(sql.Identifier(CONVERTED_CONTACT_GONE[0]))
 # The master of a merged (deleted) record, for the objects Salesforce merges (merges.py).
 MERGE_COLUMN = (MASTER_FIELD, "master_record_id", "text")
 
@@ -142,6 +148,8 @@ def publish_columns(mapping: ObjectMapping) -> list[tuple[str, str]]:
                ("system_modstamp", "timestamptz")]
     columns += [(f.target, column_type(f)) for f in mapping.loaded_fields]
     columns += [(name, kind) for _, name, kind in extra_columns(mapping)]
+    if mapping.is_lead:
+        columns.append(CONVERTED_CONTACT_GONE)
     return columns
 
 
@@ -167,6 +175,8 @@ def publish_query(mapping: ObjectMapping) -> sql.Composed:
     for source, name, kind in extra_columns(mapping):
         selected.append(sql.SQL("(r.payload ->> {})::{} AS {}").format(
             sql.Literal(source), sql.SQL(kind), sql.Identifier(name)))
+    if mapping.is_lead:
+        selected.append(_CONVERTED_CONTACT_GONE_SQL)
     return sql.SQL("SELECT {selected} FROM crm_staging.records r {joins} WHERE {where}").format(
         selected=sql.SQL(", ").join(selected),
         joins=sql.SQL(" ").join(joins),
