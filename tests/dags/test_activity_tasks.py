@@ -199,6 +199,27 @@ def test_a_broken_activity_file_is_named_with_its_problem(tmp_path, text: str, p
 
 
 
+
+def test_the_api_budget_stops_the_activity_write_and_the_next_run_carries_on(synced, monkeypatch) -> None:
+    monkeypatch.setenv("CRM_ACTIVITY_BATCH_SIZE", "2")  # one job per two activities
+    person = contacts_only(synced, 1, offset=3)[0]
+    for n in range(5):
+        add_activity(synced, person["id"], "email_open", subject=f"Issue {n}")
+    usage = synced.admin.stats()["api_usage"]
+    # 24 calls left today: the default share (50%) allows 12, enough for login, describe and
+    # one job, not for two.
+    synced.admin.set_api_usage(usage["max"] - 24)
+    stopped = task_run(synced, run_writeback())
+    assert (stopped["status"], stopped["created"], stopped["skipped_reasons"]) == (
+        "budget_stopped", 2, {"deferred_api_budget": 2}), stopped
+    assert "API budget" in stopped["error"] and stopped["api_calls"] <= 12
+    assert len(tasks_of(synced, [person["contact_sf_id"]])) == 2 and pending(synced) == 3
+    synced.admin.set_api_usage(usage["used"])
+    carried = task_run(synced, run_writeback())
+    assert (carried["status"], carried["created"], carried["updated"]) == ("succeeded", 3, 0), carried
+    assert len(tasks_of(synced, [person["contact_sf_id"]])) == 5 and pending(synced) == 0
+
+
 def test_the_demos_simulated_activity_and_the_showcase_write_their_tasks_once(synced, capsys) -> None:
     import psycopg
 
