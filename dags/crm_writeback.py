@@ -11,9 +11,10 @@ in include/mappings/), and writes Salesforce through Bulk API 2.0: updates by Id
 people from marketing forms as Leads, linked back to their marketing row. Per-record
 results: `crm_sync.writeback_results`; counts: the sync log `crm_sync.sync_runs` (kind
 `writeback`). Salesforce-owned values edited on the marketing side are read back from
-Salesforce and overwritten. See docs/writeback.md.
+Salesforce and overwritten. Marketing activity (`marketing_activities`) becomes Salesforce
+Tasks on the person's Contact or Lead (include/activity.yaml). See docs/writeback.md.
 
-prepare → write → refresh → finalize.
+prepare → write → activity → refresh → finalize.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from airflow.sdk import DAG, get_current_context, task
 
+from crm_sync.activity.write import write_activity
 from crm_sync.context import RunContext
 from crm_sync.dag_support import SALESFORCE_POOL, airflow_outcome, dag_arguments, published_assets
 from crm_sync.outbox_trigger import writeback_schedule
@@ -47,6 +49,12 @@ with DAG(**dag_arguments(
             return steps.write(RunContext.load(), dag_run_id=get_current_context()["run_id"])
 
     @task(multiple_outputs=False, pool=SALESFORCE_POOL)
+    def activity(run_ids: dict[str, int]) -> dict[str, int]:
+        """Write the pending marketing activity as Salesforce Tasks; adds the target object's run id."""
+        with airflow_outcome():
+            return write_activity(RunContext.load(), run_ids, dag_run_id=get_current_context()["run_id"])
+
+    @task(multiple_outputs=False, pool=SALESFORCE_POOL)
     def refresh(run_ids: dict[str, int]) -> dict[str, int]:
         """Read created, linked and overwritten records back into the marketing database."""
         with airflow_outcome():
@@ -60,4 +68,4 @@ with DAG(**dag_arguments(
 
     run_ids = write()
     prepare() >> run_ids
-    finalize(refresh(run_ids))
+    finalize(refresh(activity(run_ids)))

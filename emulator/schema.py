@@ -487,6 +487,8 @@ TASK = _object("Task", "Task", "Tasks", "00T", [
     _string("Description", "Description", 32000, type="textarea"),
     _bool("IsClosed", "Closed", createable=False, updateable=False),
     _number("CallDurationInSeconds", "Call Duration", "int", 8, 0),
+    # The marketing activity a Task was written from (the write-back upserts by it).
+    _string("Marketing_Activity_Id__c", "Marketing Activity Id", 80, external_id=True, unique=True, id_lookup=True),
 ])
 
 EVENT = _object("Event", "Event", "Events", "00U", [

@@ -156,6 +156,28 @@ def load_writeback_settings() -> WritebackSettings:
     )
 
 
+@dataclass(frozen=True)
+class ActivitySettings:
+    """Tunables of writing marketing activity as Salesforce Tasks (docs/writeback.md)."""
+
+    enabled: bool
+    config_file: str | None  # None: include/activity.yaml
+    batch_size: int
+
+
+def load_activity_settings() -> ActivitySettings:
+    """Read the activity write-back settings from the environment.
+
+    Raises:
+        SettingsError: naming the variable and the allowed range.
+    """
+    return ActivitySettings(
+        enabled=_bool("CRM_ACTIVITY_ENABLED", True),
+        config_file=(os.environ.get("CRM_ACTIVITY_FILE") or "").strip() or None,
+        batch_size=_int("CRM_ACTIVITY_BATCH_SIZE", 5_000, 1, 150_000),
+    )
+
+
 #: Alert kinds, in the order the docs list them (see crm_sync.alerts).
 ALERT_KINDS = ("failure", "batch_rejected", "quarantine_high", "schema_drift", "stale", "writeback_rejections")
 

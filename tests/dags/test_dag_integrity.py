@@ -17,7 +17,7 @@ DIFFERENTIALS = {f"crm_differential_{o}" for o in ("account", "campaign", "conta
 EXPECTED = DIFFERENTIALS | {"crm_full_sync", "crm_record_sync", "crm_reconcile", "crm_writeback"}
 # Tasks that call Salesforce, by DAG (the differentials: prepare and extract).
 SALESFORCE_TASKS = {"crm_full_sync": {"sync_object", "reference_data"}, "crm_record_sync": {"sync_records"},
-                    "crm_reconcile": {"reconcile"}, "crm_writeback": {"prepare", "write", "refresh"},
+                    "crm_reconcile": {"reconcile"}, "crm_writeback": {"prepare", "write", "activity", "refresh"},
                     **{dag_id: {"prepare", "extract"} for dag_id in DIFFERENTIALS}}
 
 

@@ -389,9 +389,10 @@ def test_the_writeback_dag_parses_without_connections_and_follows_the_policy(mon
         ("crm_outbox_changes", "OutboxTrigger", "marketing_db")]
     assert "crm_sync" in dag.tags and dag.doc_md.startswith("Write-back:")
     tasks = {t.task_id: t for t in dag.tasks}
-    assert set(tasks) == {"prepare", "write", "refresh", "finalize"}
+    assert set(tasks) == {"prepare", "write", "activity", "refresh", "finalize"}
     assert tasks["write"].upstream_task_ids == {"prepare"} and tasks["finalize"].upstream_task_ids == {"refresh"}
-    assert all(tasks[t].pool == "salesforce_api" for t in ("prepare", "write", "refresh"))
+    assert tasks["activity"].upstream_task_ids == {"write"} and tasks["refresh"].upstream_task_ids == {"activity"}
+    assert all(tasks[t].pool == "salesforce_api" for t in ("prepare", "write", "activity", "refresh"))
     assert tasks["write"].retries >= 1
 
 
