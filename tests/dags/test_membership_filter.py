@@ -97,6 +97,14 @@ def test_joining_and_leaving_the_campaign_is_noticed_without_the_contact_changin
     again = lists.differential()
     assert_balanced(again)
     assert (again["created"], again["updated"], again["archived"]) == (0, 0, 0)
+
+    lists.join(joiner)  # back in the list, the Contact still unchanged: unarchived
+    back = lists.differential()
+    assert_balanced(back)
+    assert lists.person(joiner) == {"archived_at": None, "archive_reason": None}
+    assert back["archived"] == 0 and back["created"] + back["updated"] == 1
+    again = lists.differential()
+    assert (again["created"], again["updated"], again["archived"]) == (0, 0, 0)
     # A few calls per differential: describe, count, window, live Ids, member changes, re-reads.
     assert calls <= 8, calls
 
