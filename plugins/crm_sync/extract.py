@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from crm_sync import locks, runs
+from crm_sync import locks, membership, runs
 from crm_sync.context import RunContext
 from crm_sync.extract_bulk import stage_bulk, staged_rows
 from crm_sync.mapping.model import ObjectMapping
@@ -157,6 +157,8 @@ def extract_records(ctx: RunContext, object_name: str, record_ids: list[str], *,
 
 def outside_filter(sf: SalesforceGateway, mapping: ObjectMapping, ids: list[str]) -> list[str]:
     """Which of the Ids are live records that do not match the mapping's filter (sorted)."""
+    if mapping.memberships:
+        return membership.outside_filter(sf, mapping, ids)
     return sorted({str(record["Id"]) for query in outside_filter_queries(mapping, ids)
                    for record in sf.query_records(query)})
 
@@ -201,7 +203,13 @@ def stage_window(ctx: RunContext, wh: psycopg.Connection, sf: SalesforceGateway,
         query = select_query(mapping, fields, condition)
         staged = stage_rows(wh, run_id, (from_rest(r) for page in sf.iter_rest_pages(query) for r in page),
                             expected=total)
-    if mapping.filter and not force_bulk and window_start is not None:
+    if mapping.memberships and not force_bulk and window_start is not None:
+        # Records that joined or left the list through their membership rows (membership.py).
+        extra, entries = membership.stage_membership_changes(wh, sf, run_id, mapping, fields, window_start,
+                                                             window_end)
+        staged += extra
+        report.update(entries)
+    elif mapping.filter and not force_bulk and window_start is not None:
         # One more query, of Ids only: records changed in the window that no longer match the
         # filter (the load archives their marketing rows as `left_filter`). The initial import
         # has nothing to archive yet.

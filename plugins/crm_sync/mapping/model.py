@@ -8,12 +8,13 @@ named, so a typo never silently changes what is synced.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from crm_sync.mapping.filters import MembershipTerm, parse_filter
 
 SF_NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
 SQL_NAME = r"^[a-z][a-z0-9_]{0,62}$"
@@ -114,55 +115,25 @@ class Writeback(BaseModel):
     Lead mapping may create them: a new person from a marketing form becomes a Lead) the
     Lead is inserted after a look-up by email, so a retry never duplicates it; for other
     targets it is upserted by `external_id`, a mapped Salesforce external id field.
+
+    `scope`: only people in this marketing segment (`crm_segment_members`) are created or
+    updated in Salesforce through this mapping (`crm_sync.writeback.scope`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     create: bool = False
     external_id: Annotated[str, Field(pattern=SF_NAME, max_length=80)] | None = None
-
-
-# A SOQL WHERE condition kept deliberately small: field comparisons, IN lists, LIKE, null
-# tests, AND/OR/NOT and parentheses. No sub-queries and no clause keywords.
-_FILTER_FORBIDDEN = re.compile(r"\b(SELECT|FROM|LIMIT|OFFSET|ORDER|GROUP|HAVING)\b|;", re.IGNORECASE)
-_FILTER_TOKEN = re.compile(
-    r"""\s*(?:
-        '(?:[^'\\]|\\.)*'            # string literal
-      | \d{4}-\d{2}-\d{2}(?:T[\d:.]+(?:Z|[+-]\d{2}:?\d{2}))?  # date / datetime literal
-      | -?\d+(?:\.\d+)?             # number
-      | !=|<>|<=|>=|=|<|>           # comparison
-      | [(),]                       # grouping and lists
-      | [A-Za-z_][A-Za-z0-9_.]*     # names and keywords
-    )""",
-    re.VERBOSE,
-)
+    scope: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")] | None = None
 
 
 def check_soql_filter(condition: str) -> str:
-    """Validate a list-based-sync filter and return it stripped.
+    """Validate a list-based-sync filter (`crm_sync.mapping.filters`) and return it stripped.
 
     Raises:
         ValueError: naming what is wrong with the condition.
     """
-    text = condition.strip()
-    if not text:
-        raise ValueError("filter is empty")
-    if _FILTER_FORBIDDEN.search(text):
-        raise ValueError(f"filter {text!r}: only a WHERE condition is allowed")
-    pos, depth = 0, 0
-    while pos < len(text):
-        match = _FILTER_TOKEN.match(text, pos)
-        if not match or match.end() == pos:
-            raise ValueError(f"filter {text!r}: cannot read it at position {pos}: {text[pos:pos + 20]!r}")
-        token = match.group().strip()
-        depth += token == "("
-        depth -= token == ")"
-        if depth < 0:
-            raise ValueError(f"filter {text!r}: unbalanced parentheses")
-        pos = match.end()
-    if depth:
-        raise ValueError(f"filter {text!r}: unbalanced parentheses")
-    return text
+    return parse_filter(condition).text
 
 
 @dataclass(frozen=True)
@@ -234,9 +205,19 @@ class ObjectMapping(BaseModel):
         if self.match_key != "sf_id" and self.match_field.direction is Direction.TO_CRM:
             raise ValueError(f"match_key {self.match_key!r} must come from Salesforce, not be to_crm")
         self._check_writeback(seen_sources)
+        self._check_memberships()
         return self
 
+    def _check_memberships(self) -> None:
+        expected = f"{self.object}Id"
+        for term in self.memberships:
+            if term.field.lower() != expected.lower():
+                raise ValueError(f"filter: a {self.object} is a member through {expected}, not {term.field} "
+                                 f"({term.object} links Contacts by ContactId and Leads by LeadId)")
+
     def _check_writeback(self, sources: set[str]) -> None:
+        if self.writeback.scope is not None and self.target != PEOPLE_TARGET:
+            raise ValueError("writeback > scope: a segment holds people; only people mappings may have a scope")
         external_id = self.writeback.external_id
         if external_id is not None and external_id.lower() not in sources:
             raise ValueError(f"writeback > external_id: {external_id!r} is not the source of any field")
@@ -247,6 +228,11 @@ class ObjectMapping(BaseModel):
         if self.target != PEOPLE_TARGET and external_id is None:
             raise ValueError("writeback > create: needs writeback.external_id (an external id field to upsert by, "
                              "so a retried write-back never creates a duplicate)")
+
+    @property
+    def memberships(self) -> tuple[MembershipTerm, ...]:
+        """The filter's membership sub-queries (campaign lists); empty without them."""
+        return parse_filter(self.filter).memberships if self.filter else ()
 
     @property
     def dag_id(self) -> str:

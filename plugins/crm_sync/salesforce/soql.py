@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+from crm_sync.mapping.filters import MembershipTerm
 from crm_sync.mapping.model import ObjectMapping
 
 # Fields every extract needs whatever the mapping says: identity, change cursor, deletes.
@@ -72,10 +73,11 @@ def left_filter_condition(mapping: ObjectMapping, start: datetime | None, end: d
     """Live records of the window that do *not* match the mapping's filter (it must have one).
 
     The differential's second, `Id`-only query: what changed in the window and no longer
-    belongs to the synced list.
+    belongs to the synced list. Not for membership filters (Salesforce refuses NOT around a
+    semi-join): `crm_sync.membership` subtracts instead.
     """
-    if not mapping.filter:
-        raise ValueError(f"{mapping.object} has no filter")
+    if not mapping.filter or mapping.memberships:
+        raise ValueError(f"{mapping.object} has no filter, or a membership filter (no NOT around a semi-join)")
     parts = [] if start is None else [f"SystemModstamp >= {soql_datetime(start)}"]
     parts += [f"SystemModstamp < {soql_datetime(end)}", "IsDeleted = false", f"(NOT ({mapping.filter}))"]
     return " AND ".join(parts)
@@ -112,10 +114,11 @@ def by_ids_queries(mapping: ObjectMapping, fields: list[str], ids: list[str], *,
 def outside_filter_queries(mapping: ObjectMapping, ids: list[str]) -> Iterator[str]:
     """`SELECT Id … WHERE Id IN (…) AND IsDeleted = false AND (NOT (filter))` per `IDS_PER_QUERY` Ids.
 
-    Which of the Ids are live records that do not match the mapping's filter (it must have one).
+    Which of the Ids are live records that do not match the mapping's filter (it must have a
+    plain one; a membership filter subtracts instead, see `crm_sync.membership`).
     """
-    if not mapping.filter:
-        raise ValueError(f"{mapping.object} has no filter")
+    if not mapping.filter or mapping.memberships:
+        raise ValueError(f"{mapping.object} has no filter, or a membership filter (no NOT around a semi-join)")
     for start in range(0, len(ids), IDS_PER_QUERY):
         yield (f"SELECT Id FROM {mapping.object} WHERE {ids_condition(ids[start:start + IDS_PER_QUERY])}"
                f" AND IsDeleted = false AND (NOT ({mapping.filter}))")
@@ -147,3 +150,29 @@ def identity_query(mapping: ObjectMapping) -> tuple[str, str]:
 def users_query() -> str:
     """The record owners the marketing side keeps (`crm_users`)."""
     return f"SELECT {', '.join(USER_FIELDS)} FROM User"
+
+
+def window_live_condition(start: datetime, end: datetime) -> str:
+    """Live records changed in the half-open `[start, end)` window, whatever the filter says."""
+    return f"SystemModstamp >= {soql_datetime(start)} AND SystemModstamp < {soql_datetime(end)} AND IsDeleted = false"
+
+
+def live_ids_queries(mapping: ObjectMapping, ids: list[str]) -> Iterator[str]:
+    """`SELECT Id … WHERE Id IN (…) AND IsDeleted = false` per `IDS_PER_QUERY` validated Ids."""
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        yield (f"SELECT Id FROM {mapping.object} WHERE {ids_condition(ids[start:start + IDS_PER_QUERY])}"
+               " AND IsDeleted = false")
+
+
+def member_changes_query(term: MembershipTerm, start: datetime, end: datetime) -> str:
+    """The membership rows (CampaignMember) changed in `[start, end)`, selecting the member's Id.
+
+    Read with `queryAll`, so deleted rows (a record leaving the list) come too. Narrowed by
+    the term's `CampaignId` conditions only: a row that stopped matching the rest of its
+    condition (a changed Status) is exactly a change to notice.
+    """
+    parts = [f"SystemModstamp >= {soql_datetime(start)}", f"SystemModstamp < {soql_datetime(end)}",
+             f"{term.field} != null"]
+    if term.campaigns:
+        parts.append(f"({term.campaigns})")
+    return f"SELECT {term.field} FROM {term.object} WHERE {' AND '.join(parts)}"

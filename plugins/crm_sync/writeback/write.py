@@ -40,7 +40,7 @@ from crm_sync.salesforce import (
 )
 from crm_sync.salesforce.ids import is_salesforce_id
 from crm_sync.salesforce.soql import by_ids_queries, emails_queries
-from crm_sync.writeback import tracking
+from crm_sync.writeback import scope, tracking
 from crm_sync.writeback.ingest import BulkIngest, RowResult
 from crm_sync.writeback.plan import (
     PEOPLE_LINKS,
@@ -73,6 +73,7 @@ class Writer:
         self.ingest = BulkIngest(self.connection, self.budget)
         self.tallies: dict[str, Tally] = defaultdict(Tally)
         self._described: dict[str, tuple[set[str], set[str]]] = {}
+        self._scope = scope.Scope()
 
     # -- Salesforce calls, counted per object --------------------------------------------------
 
@@ -123,6 +124,7 @@ class Writer:
         tasks: list[RecordTask] = []
         people = mappings[0].is_people
         create = next((m for m in mappings if m.writeback.create), None)
+        self._scope = outside = scope.read_scope(self.mk, mappings, changes)
         ready: list[Change] = []
         unlinked: list[Change] = []
         for change in changes:
@@ -135,6 +137,8 @@ class Writer:
                 ready.append(change)
             elif create is None:
                 tasks.append(skipped(change, mappings[0].object, "no_salesforce_record"))
+            elif outside.blocks(change, create):
+                tasks.append(skipped(change, create.object, scope.OUT_OF_SCOPE))
             else:
                 unlinked.append(change)
         refresh: list[tuple[str, str, str]] = []
@@ -161,7 +165,9 @@ class Writer:
         for change in ready:
             for mapping in mappings:
                 sf_id = record_links(change, mapping)
-                if sf_id:
+                if sf_id and outside.blocks(change, mapping):
+                    tasks.append(skipped(change, mapping.object, scope.OUT_OF_SCOPE, sf_id))
+                elif sf_id:
                     updateable, _ = self._described[mapping.object]
                     tasks.append(plan_update(change, mapping, sf_id, self.mapping_set.value_maps,
                                              salesforce=records.get(mapping.object, {}).get(sf_id),
@@ -208,7 +214,7 @@ class Writer:
         records: dict[str, dict[str, dict[str, Any]]] = {}
         for mapping in mappings:
             ids = sorted({sf_id for c in ready if (sf_id := record_links(c, mapping)) and needs_read(c, mapping)
-                          and is_salesforce_id(sf_id)})
+                          and is_salesforce_id(sf_id) and not self._scope.blocks(c, mapping)})
             fields = ["Id", "SystemModstamp", *sorted({f.source for f in mapping.fields
                                                       if f.source not in ("Id", "SystemModstamp")})]
             for soql in by_ids_queries(mapping, fields, ids):
@@ -321,6 +327,8 @@ def table_columns_for(mappings: list[ObjectMapping], existing: list[str]) -> lis
 def write_changes(ctx: RunContext, warehouse: psycopg.Connection, marketing: psycopg.Connection,
                   run_ids: dict[str, int], *, gateway: SalesforceGateway | None = None) -> Writer:
     """Write every pending change up to now; returns the writer (tallies, budget)."""
+    with marketing.transaction():
+        scope.queue_entered(marketing, ctx.mappings.objects)
     upto = tracking.latest_seq(marketing)
     marketing.commit()
     mapping_set = ctx.mappings
