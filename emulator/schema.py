@@ -457,6 +457,8 @@ CAMPAIGN = _object("Campaign", "Campaign", "Campaigns", "701", [
     _number("BudgetedCost", "Budgeted Cost in Campaign", "currency", 18, 0),
     _number("ActualCost", "Actual Cost in Campaign", "currency", 18, 0),
     _ref("ParentId", "Parent Campaign ID", "Campaign", "Parent"),
+    _string("Marketing_Channel__c", "Marketing Channel", 80),
+    _number("Emails_Sent__c", "Emails Sent", "double", 18, 0),
 ])
 
 CAMPAIGN_MEMBER = _object("CampaignMember", "Campaign Member", "Campaign Members", "00v", [

@@ -20,6 +20,7 @@ from crm_sync import runs
 from crm_sync.archive import archive_absent, archive_left_filter
 from crm_sync.context import RunContext
 from crm_sync.mapping.model import Conflict, Direction, FieldMap, ObjectMapping
+from crm_sync.member_links import member_statements
 from crm_sync.merges import merge_statement
 from crm_sync.picklists import publish_picklists
 from crm_sync.runs import RunKind, RunStatus
@@ -170,6 +171,10 @@ def load_statements(mapping: ObjectMapping, shared: frozenset[str] | None = None
             files.append("update_only_records.sql")
         files += ["records_upsert.sql", "records_delete.sql"]
     statements = [template(f"load/{name}", **parts) for name in files]
+    before, after = member_statements(mapping)
+    if before or after:  # campaign members: linked to their person around the upsert
+        at = files.index("records_upsert.sql")
+        statements[at:at + 1] = [*before, statements[at], *after]
     sticky = queue_statement(mapping)
     if sticky is not None:  # before the upsert: it compares with the person's values before this batch
         statements.insert(files.index("people_upsert.sql"), sticky)

@@ -19,6 +19,7 @@ import psycopg
 from crm_sync.context import RunContext
 from crm_sync.extract import extract_records
 from crm_sync.mapping.model import ObjectMapping
+from crm_sync.member_links import NO_PERSON_REASONS, person_key_sql
 from crm_sync.runs import RunKind, SyncRun
 from crm_sync.sqlfiles import ident, template
 from crm_sync.transform import match_key_text, stored_key
@@ -31,13 +32,25 @@ MAX_RESYNC = 2000
 
 
 def remember_blocked(wh: psycopg.Connection, mapping: ObjectMapping, run_id: int) -> None:
-    """Forget the blocks this run decided anew, remember the records it found blocked."""
-    if mapping.match_key == "sf_id":
+    """Forget the blocks this run decided anew, remember the records it found blocked.
+
+    A campaign member is blocked by the person it names (its Contact or Lead) while the
+    marketing database has no such person (`member_links.NO_PERSON_REASONS`).
+    """
+    if not _reevaluated(mapping):
         return
     params = {"run_id": run_id, "object": mapping.object}
     wh.execute(template("finalize/forget_blocked.sql"), params)
-    wh.execute(template("finalize/remember_blocked.sql", key=match_key_text(mapping)),
-               params | {"reasons": list(BLOCKING_REASONS)})
+    if mapping.is_campaign_member:
+        key, reasons = person_key_sql(), list(NO_PERSON_REASONS)
+    else:
+        key, reasons = match_key_text(mapping), list(BLOCKING_REASONS)
+    wh.execute(template("finalize/remember_blocked.sql", key=key), params | {"reasons": reasons})
+
+
+def _reevaluated(mapping: ObjectMapping) -> bool:
+    """True for mappings whose skips can be freed later: match keys other than sf_id, members."""
+    return mapping.match_key != "sf_id" or mapping.is_campaign_member
 
 
 def free_blocked(wh: psycopg.Connection, mk: psycopg.Connection, mapping: ObjectMapping) -> list[str]:
@@ -46,7 +59,9 @@ def free_blocked(wh: psycopg.Connection, mk: psycopg.Connection, mapping: Object
                          (mapping.object,)).fetchall()
     if not blocked:
         return []
-    if mapping.is_people:
+    if mapping.is_campaign_member:
+        query = template("finalize/free_member_people.sql")
+    elif mapping.is_people:
         query = template("finalize/free_emails.sql", idcol=ident(mapping.sf_id_column),
                          stored_key=stored_key(mapping, "p"))
     else:
@@ -69,7 +84,7 @@ def resync_freed(ctx: RunContext, run: SyncRun) -> dict[str, Any]:
 
     mapping = ctx.mapping(run.object)
     # A re-evaluation's own repair does not start another: what it left blocked is held.
-    if run.dry_run or mapping.match_key == "sf_id" or "reevaluated_for_run" in run.report:
+    if run.dry_run or not _reevaluated(mapping) or "reevaluated_for_run" in run.report:
         return {}
     with ctx.warehouse() as wh, ctx.marketing() as mk:
         free = free_blocked(wh, mk, mapping)[:MAX_RESYNC]

@@ -13,7 +13,7 @@ import pytest
 from crm_sync.paths import INCLUDE_DIR, PROJECT_ROOT
 
 DAGS = PROJECT_ROOT / "dags"
-DIFFERENTIALS = {f"crm_differential_{o}" for o in ("account", "campaign", "contact", "lead", "opportunity")}
+DIFFERENTIALS = {f"crm_differential_{o}" for o in ("account", "campaign", "campaignmember", "contact", "lead", "opportunity")}
 EXPECTED = DIFFERENTIALS | {"crm_full_sync", "crm_record_sync", "crm_reconcile", "crm_writeback"}
 # Tasks that call Salesforce, by DAG (the differentials: prepare and extract).
 SALESFORCE_TASKS = {"crm_full_sync": {"sync_object", "reference_data"}, "crm_record_sync": {"sync_records"},
@@ -91,7 +91,7 @@ def test_manual_dags_are_manual_with_params_forms() -> None:
     full = bag.dags["crm_full_sync"]
     assert full.schedule is None and full.max_active_runs == 1
     assert full.params["mode"] == "upsert" and full.params["dry_run"] is False
-    assert full.params["objects"] == ["Account", "Campaign", "Contact", "Lead", "Opportunity"]
+    assert full.params["objects"] == ["Account", "Campaign", "CampaignMember", "Contact", "Lead", "Opportunity"]
     objects = full.params.get_param("objects").schema
     assert objects["examples"] == objects["items"]["enum"] == full.params["objects"]  # a multi-select
     assert full.task_dict["sync_object"].map_index_template == "{{ object_name }}"  # labelled by object

@@ -16,7 +16,7 @@ REAL = INCLUDE_DIR / "mappings"
 
 def test_shipped_mappings_load_with_their_value_maps() -> None:
     mapping_set = load_mappings(REAL)
-    assert [m.object for m in mapping_set.objects] == ["Account", "Campaign", "Contact", "Lead", "Opportunity"]
+    assert [m.object for m in mapping_set.objects] == ["Account", "Campaign", "CampaignMember", "Contact", "Lead", "Opportunity"]
     contact = mapping_set.get("contact")
     assert contact.is_people and contact.match_field.source == "Email"
     assert mapping_set.value_maps["contact_status"].crm_values == ["1", "2", "3", "4", "5"]

@@ -24,7 +24,7 @@ def _load(tmp_path: Path, text: str):
 def test_shipped_lead_mapping_creates_leads_and_others_only_update() -> None:
     mapping_set = load_mappings(INCLUDE_DIR / "mappings")
     creates = {m.object: m.writeback.create for m in mapping_set.objects}
-    assert creates == {"Account": False, "Campaign": False, "Contact": False, "Lead": True, "Opportunity": False}
+    assert creates == {"Account": False, "Campaign": False, "CampaignMember": True, "Contact": False, "Lead": True, "Opportunity": False}
     lead = mapping_set.get("Lead")
     assert [f.source for f in lead.written_fields] == ["HasOptedOutOfEmail", "Lead_Score__c", "Last_Visit__c"]
 

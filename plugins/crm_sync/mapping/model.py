@@ -225,7 +225,8 @@ class ObjectMapping(BaseModel):
             return
         if self.target == PEOPLE_TARGET and self.object.lower() != "lead":
             raise ValueError("writeback > create: a new person becomes a Lead; only the Lead mapping may create people")
-        if self.target != PEOPLE_TARGET and external_id is None:
+        # CampaignMember has no external id: the write-back matches by campaign and person.
+        if self.target != PEOPLE_TARGET and external_id is None and not self.is_campaign_member:
             raise ValueError("writeback > create: needs writeback.external_id (an external id field to upsert by, "
                              "so a retried write-back never creates a duplicate)")
 
@@ -270,6 +271,11 @@ class ObjectMapping(BaseModel):
     def is_lead(self) -> bool:
         """True for the Lead mapping (conversion fields are extracted and followed)."""
         return self.object.lower() == "lead"
+
+    @property
+    def is_campaign_member(self) -> bool:
+        """True for CampaignMember: linked to a person, matched by campaign and person on the way back."""
+        return self.object.lower() == "campaignmember"
 
     @property
     def match_field(self) -> FieldMap:

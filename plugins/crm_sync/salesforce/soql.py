@@ -134,6 +134,19 @@ def emails_queries(mapping: ObjectMapping, emails: list[str]) -> Iterator[str]:
                           emails[start:start + EMAILS_PER_QUERY])
 
 
+def members_queries(campaign_ids: list[str], person_ids: list[str]) -> Iterator[str]:
+    """The CampaignMembers of the campaigns whose Contact or Lead is one of `person_ids`.
+
+    One query per `IDS_PER_QUERY` validated person Ids (the campaigns of a chunk are few).
+    CampaignMember has no external id: this is how the write-back finds a member it made.
+    """
+    campaigns = ", ".join(f"'{i}'" for i in campaign_ids)
+    for start in range(0, len(person_ids), IDS_PER_QUERY):
+        people = ", ".join(f"'{i}'" for i in person_ids[start:start + IDS_PER_QUERY])
+        yield (f"SELECT Id, CampaignId, ContactId, LeadId FROM CampaignMember WHERE CampaignId IN ({campaigns})"
+               f" AND (ContactId IN ({people}) OR LeadId IN ({people})) ORDER BY Id")
+
+
 def range_query(mapping: ObjectMapping, fields: list[str], start: datetime, end: datetime) -> str:
     """The records of a Bulk job's half-open `[start, end)` SystemModstamp range."""
     return select_query(mapping, fields, window_condition(mapping, start, end))

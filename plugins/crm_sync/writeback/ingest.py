@@ -58,6 +58,13 @@ def split_error(text: str) -> tuple[str, str]:
     return code.strip(), message.strip() or text
 
 
+def row_key(row: dict[str, str], key_column: str | tuple[str, ...]) -> str:
+    """The key a row's result is found by: one column's value, or several joined by `|`."""
+    if isinstance(key_column, str):
+        return row.get(key_column, "")
+    return "|".join(row.get(name, "") for name in key_column)
+
+
 def rows_to_csv(rows: list[dict[str, str]]) -> str:
     """A CSV upload: one column per field any row writes.
 
@@ -84,8 +91,8 @@ class BulkIngest:
         self.sleep = sleep
 
     def write(self, object_name: str, operation: str, rows: dict[str, dict[str, str]], *,
-              key_column: str, external_id: str | None = None) -> dict[str, RowResult]:
-        """Write `rows` (keyed by the value of `key_column` in each) and return every row's result."""
+              key_column: str | tuple[str, ...], external_id: str | None = None) -> dict[str, RowResult]:
+        """Write `rows` (keyed by `row_key(row, key_column)`) and return every row's result."""
         policy = self.connection.retry
         results: dict[str, RowResult] = {key: RowResult("deferred") for key in rows}
         pending = dict(rows)
@@ -120,7 +127,7 @@ class BulkIngest:
                 result = results[key]
                 result.attempts += 1
                 result.job_ids.append(job_id)
-                found = outcome.get(row.get(key_column, ""))
+                found = outcome.get(row_key(row, key_column))
                 if found is None or found.status == "unprocessed" or found.code in TRANSIENT_ROW_ERRORS:
                     retry[key] = row
                     result.code = found.code if found and found.code else "unprocessed"
@@ -142,7 +149,7 @@ class BulkIngest:
         return self.connection.bulk2(sf, object_name)
 
     def _one_job(self, object_name: str, operation: str, rows: list[dict[str, str]],
-                 external_id: str | None, key_column: str) -> tuple[str, dict[str, RowResult]]:
+                 external_id: str | None, key_column: str | tuple[str, ...]) -> tuple[str, dict[str, RowResult]]:
         """Run one job to its end; returns (job id, results keyed by the key column's value)."""
         from simple_salesforce.bulk2 import Operation
 
@@ -202,12 +209,12 @@ class BulkIngest:
         return list(csv.DictReader(io.StringIO(text)))
 
     def _results(self, object_name: str, job_id: str, info: dict[str, Any], uploaded: int,
-                 key_column: str) -> dict[str, RowResult]:
+                 key_column: str | tuple[str, ...]) -> dict[str, RowResult]:
         """Every row's result, keyed by the value of its key column (as uploaded)."""
         by_key: dict[str, RowResult] = {}
 
         def remember(row: dict[str, str], result: RowResult) -> None:
-            by_key.setdefault(row.get(key_column, ""), result)
+            by_key.setdefault(row_key(row, key_column), result)
 
         failed_job = info["state"] != "JobComplete"
         message = str(info.get("errorMessage") or "")

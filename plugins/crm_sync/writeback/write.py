@@ -40,7 +40,7 @@ from crm_sync.salesforce import (
 )
 from crm_sync.salesforce.ids import is_salesforce_id
 from crm_sync.salesforce.soql import by_ids_queries, emails_queries
-from crm_sync.writeback import scope, tracking
+from crm_sync.writeback import members, scope, tracking
 from crm_sync.writeback.ingest import BulkIngest, RowResult
 from crm_sync.writeback.plan import (
     PEOPLE_LINKS,
@@ -148,6 +148,11 @@ class Writer:
                 self.describe(mapping)
             if unlinked and people and create is not None and not create.writeback.external_id:
                 creates = self._link_existing_people(unlinked, mappings, ready, refresh)
+            elif unlinked and create is not None and create.is_campaign_member:
+                member_object = create.object
+                creates, decided = members.link_existing(
+                    self.mk, lambda soql: self._query(member_object, soql), unlinked, ready, refresh)
+                tasks += decided
             else:
                 creates = unlinked
             records = self._read_for_conflicts(ready, mappings)
@@ -174,9 +179,11 @@ class Writer:
                                              updateable=updateable))
         for change in creates:
             assert create is not None
-            tasks.append(plan_create(change, create, self.mapping_set.value_maps,
-                                     createable=self._described[create.object][1]))
+            plan = members.plan_create if create.is_campaign_member else plan_create
+            tasks.append(plan(change, create, self.mapping_set.value_maps,
+                              createable=self._described[create.object][1]))
         self._run_jobs(tasks, mappings)
+        refresh += members.read_back_updates(tasks)
         return self._save(table, mappings, tasks, refresh)
 
     def _link_existing_people(self, unlinked: list[Change], mappings: list[ObjectMapping], ready: list[Change],
@@ -232,7 +239,9 @@ class Writer:
         by_object = {m.object: m for m in mappings}
         for (object_name, operation), group in sorted(groups.items()):
             mapping = by_object[object_name]
-            key_column = {"update": "Id", "insert": mapping.match_field.source if mapping.is_people else "Id",
+            insert_key: str | tuple[str, ...] = members.MEMBER_KEY if mapping.is_campaign_member else (
+                mapping.match_field.source if mapping.is_people else "Id")
+            key_column = {"update": "Id", "insert": insert_key,
                           "upsert": mapping.writeback.external_id or "Id"}[operation]
             rows: dict[str, dict[str, str]] = {}
             for task in group:
@@ -319,7 +328,7 @@ def writeback_targets(mapping_set: MappingSet) -> dict[str, list[ObjectMapping]]
 
 def table_columns_for(mappings: list[ObjectMapping], existing: list[str]) -> list[str]:
     """The columns a chunk reads: the mapped ones, links and bookkeeping that exist."""
-    wanted = ["id", "archived_at", "sf_id", *PEOPLE_LINKS.values(), "sf_object",
+    wanted = ["id", "archived_at", "sf_id", *PEOPLE_LINKS.values(), "sf_object", "person_id",
               *(f.target for m in mappings for f in m.fields)]
     return [c for c in dict.fromkeys(wanted) if c in existing]
 
