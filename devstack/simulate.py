@@ -2,7 +2,8 @@
 
 Scores change and visits happen for some people, a few unsubscribe, forms capture a few new
 people (one with a broken email, which Salesforce will reject), and someone edits a
-Salesforce-owned name in the marketing tool (the write-back overwrites it from Salesforce).
+Salesforce-owned name in the marketing tool (refused: the name is a locked field; with
+`CRM_LOCKED_FIELDS=off` the write-back overwrites it from Salesforce instead).
 Plain SQL on the marketing database, as a marketing app would write it: change tracking
 picks it all up.
 """
@@ -31,7 +32,12 @@ def simulate_marketing_activity(conn: psycopg.Connection, *, scores: int = 25, u
             conn.execute("UPDATE people SET lead_score = %s, last_visit_at = now() - make_interval(mins => %s)"
                          " WHERE id = %s", (rng.randint(0, 100), rng.randint(0, 59), person))
         conn.execute("UPDATE people SET unsubscribed = true WHERE id = ANY(%s)", (unsubscribed,))
-        conn.execute("UPDATE people SET first_name = 'Edited in marketing' WHERE id = ANY(%s)", (renamed,))
+        refused = 0
+        try:
+            with conn.transaction():  # a savepoint: a locked field refuses the edit
+                conn.execute("UPDATE people SET first_name = 'Edited in marketing' WHERE id = ANY(%s)", (renamed,))
+        except psycopg.errors.InsufficientPrivilege:
+            refused = len(renamed)
         stamp = int(time.time())
         rows: list[tuple[Any, ...]] = [
             (f"form.{stamp}.{n}@example.org", "Form", f"Visitor {n}", rng.randint(10, 60)) for n in range(new_people)]
@@ -41,4 +47,4 @@ def simulate_marketing_activity(conn: psycopg.Connection, *, scores: int = 25, u
             cur.executemany("INSERT INTO people (email, first_name, last_name, lead_score) VALUES (%s, %s, %s, %s)",
                             rows)
     return {"score changes and visits": len(scored), "unsubscribes": len(unsubscribed), "new people": len(rows),
-            "edits of Salesforce-owned names": len(renamed)}
+            "edits of Salesforce-owned names": len(renamed), "of them refused (locked fields)": refused}
