@@ -2,7 +2,8 @@
 
 Scores change and visits happen for some people, a few unsubscribe, forms capture a few new
 people (one with a broken email, which Salesforce will reject), and someone edits a
-Salesforce-owned name in the marketing tool (the write-back overwrites it from Salesforce).
+Salesforce-owned name in the marketing tool (refused: the name is a locked field; with
+`CRM_LOCKED_FIELDS=off` the write-back overwrites it from Salesforce instead).
 The activity behind it lands in `marketing_activities` (visits, newsletter sends, opens and
 clicks, the form fills), which the write-back turns into Salesforce Tasks.
 Plain SQL on the marketing database, as a marketing app would write it: change tracking
@@ -34,7 +35,12 @@ def simulate_marketing_activity(conn: psycopg.Connection, *, scores: int = 25, u
             conn.execute("UPDATE people SET lead_score = %s, last_visit_at = now() - make_interval(mins => %s)"
                          " WHERE id = %s", (rng.randint(0, 100), rng.randint(0, 59), person))
         conn.execute("UPDATE people SET unsubscribed = true WHERE id = ANY(%s)", (unsubscribed,))
-        conn.execute("UPDATE people SET first_name = 'Edited in marketing' WHERE id = ANY(%s)", (renamed,))
+        refused = 0
+        try:
+            with conn.transaction():  # a savepoint: a locked field refuses the edit
+                conn.execute("UPDATE people SET first_name = 'Edited in marketing' WHERE id = ANY(%s)", (renamed,))
+        except psycopg.errors.InsufficientPrivilege:
+            refused = len(renamed)
         stamp = int(time.time())
         rows: list[tuple[Any, ...]] = [
             (f"form.{stamp}.{n}@example.org", "Form", f"Visitor {n}", rng.randint(10, 60)) for n in range(new_people)]
@@ -47,7 +53,8 @@ def simulate_marketing_activity(conn: psycopg.Connection, *, scores: int = 25, u
             cur.executemany("INSERT INTO marketing_activities (person_id, kind, occurred_at, subject, campaign)"
                             " VALUES (%s, %s, now() - make_interval(mins => %s), %s, %s)", activity)
     return {"score changes and visits": len(scored), "unsubscribes": len(unsubscribed), "new people": len(rows),
-            "edits of Salesforce-owned names": len(renamed), "activities (visits, emails, forms)": len(activity)}
+            "edits of Salesforce-owned names": len(renamed), "of them refused (locked fields)": refused,
+            "activities (visits, emails, forms)": len(activity)}
 
 
 def _activity(conn: psycopg.Connection, rng: random.Random, visitors: list[int], people: list[int],

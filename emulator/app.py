@@ -28,6 +28,7 @@ from emulator.routes_admin import AdminRoutes
 from emulator.routes_bulk1 import Bulk1Routes, is_async_path
 from emulator.routes_bulk2 import Bulk2Routes, job_error
 from emulator.routes_rest import RestRoutes, dml_error, soql_error
+from emulator.routes_tooling import ToolingRoutes
 from emulator.snapshots import Snapshots
 from emulator.soql import SoqlError
 from emulator.store import Store
@@ -93,6 +94,7 @@ class EmulatorApp:
         self.identity = IdentityRoutes(self)
         self.composite = CompositeRoutes(self)
         self.admin = AdminRoutes(self)
+        self.tooling = ToolingRoutes(self)
         self.routes = self._api_routes()
         self.admin_routes = self._admin_routes()
         self._last_purge = 0.0
@@ -110,6 +112,7 @@ class EmulatorApp:
                    post=("composite_sobjects", comp.retrieve)),
             _route("/composite/sobjects/([^/]+)/([^/]+)/?", patch=("composite_sobjects", comp.upsert)),
             _route("/search/?", get=("search", rest.search)),
+            _route("/tooling/sobjects/CustomField/?", post=("tooling_create", self.tooling.create_field)),
             _route("/?", get=("resources", rest.resources)),
             _route("/limits/?", get=("limits", rest.limits)),
             _route("/sobjects/?", get=("describe_global", rest.describe_global)),

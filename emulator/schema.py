@@ -537,6 +537,13 @@ _BY_LOWER = {name.lower(): obj for name, obj in OBJECTS.items()}
 _BY_PREFIX = {obj.key_prefix: obj for obj in OBJECTS.values()}
 
 
+def add_custom_field(obj: ObjectDef, fdef: FieldDef) -> None:
+    """Add a custom field to an object, before its system fields (the Tooling API's CustomField create)."""
+    tail = len(obj.fields) - 5  # CreatedDate … SystemModstamp close every object
+    obj.fields = obj.fields[:tail] + (fdef,) + obj.fields[tail:]
+    obj.__post_init__()
+
+
 def get_object(name: str) -> ObjectDef | None:
     """Look an sObject up by name, case-insensitively."""
     return _BY_LOWER.get(name.lower())

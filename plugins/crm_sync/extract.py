@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from crm_sync import locks, membership, runs
+from crm_sync import locks, membership, missing_fields, runs
 from crm_sync.context import RunContext
 from crm_sync.extract_bulk import stage_bulk, staged_rows
 from crm_sync.mapping.model import ObjectMapping
@@ -167,14 +167,22 @@ def described_fields(wh: psycopg.Connection, sf: SalesforceGateway, run_id: int,
                      fields: list[str]) -> dict[str, FieldInfo]:
     """Describe the object, check the mapped fields exist, record schema drift and picklist changes.
 
+    `to_crm` fields the org lacks are taken out of `fields` (they are never read) and
+    reported (`missing_fields`); the run goes on.
+
     Raises:
-        SalesforceSchemaError: a mapped field is gone (alerted first).
+        SalesforceSchemaError: a mapped field the sync reads is gone (alerted first).
     """
     try:
         infos = sf.check_fields(mapping.object, fields, mapping.file_name)
     except SalesforceSchemaError as gone:
-        alert_missing_fields(mapping, gone.missing)
-        raise
+        if not missing_fields.to_crm_only(mapping, gone.missing):
+            alert_missing_fields(mapping, gone.missing)
+            raise
+        missing_fields.report_missing(wh, run_id, mapping, gone.missing)
+        lacking = {name.lower() for name in gone.missing}
+        fields[:] = [name for name in fields if name.lower() not in lacking]
+        infos = sf.check_fields(mapping.object, fields, mapping.file_name)
     record_drift(wh, run_id, mapping, infos)
     record_picklists(wh, run_id, mapping.object, sf.describe(mapping.object))
     return infos

@@ -52,6 +52,8 @@ def _resolved(field_map: FieldMap, row: str, owns: sql.Composable) -> sql.Compos
     incoming = sql.SQL("EXCLUDED.{}").format(col)
     if field_map.direction is Direction.BOTH and field_map.conflict is Conflict.TRUE_WINS:
         return sql.SQL("(COALESCE({}, false) OR COALESCE({}, false))").format(current, incoming)
+    if field_map.direction is Direction.BOTH and field_map.conflict is Conflict.SET_WINS:
+        return sql.SQL("COALESCE({}, {})").format(incoming, current)  # Salesforce's value, else the one kept
     if field_map.direction is Direction.BOTH and field_map.conflict is Conflict.MARKETING_WINS:
         return sql.SQL("COALESCE({}, {})").format(current, incoming)
     if field_map.direction is Direction.BOTH:

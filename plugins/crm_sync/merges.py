@@ -31,7 +31,7 @@ _ORDERED = (ColumnType.INTEGER, ColumnType.NUMERIC, ColumnType.DATE, ColumnType.
 def carried_fields(mapping: ObjectMapping) -> list[FieldMap]:
     """The fields whose marketing value a merged loser hands to its master."""
     return [f for f in mapping.fields if f.direction is Direction.TO_CRM
-            or (f.direction is Direction.BOTH and f.conflict in (Conflict.TRUE_WINS, Conflict.MARKETING_WINS))]
+            or f.is_sticky or (f.direction is Direction.BOTH and f.conflict is Conflict.MARKETING_WINS)]
 
 
 def _rule(f: FieldMap) -> tuple[str, str]:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from crm_sync import alerts, locks, runs
+from crm_sync import alerts, locked_fields, locks, runs
 from crm_sync.context import RunContext
 from crm_sync.mapping.loader import MappingSet
 from crm_sync.mapping.model import ObjectMapping
@@ -67,11 +67,12 @@ def prepare(ctx: RunContext, mappings: list[ObjectMapping], *, kind: RunKind, da
 
 
 def prepare_marketing(ctx: RunContext, mappings: list[ObjectMapping]) -> None:
-    """Migrate the marketing database and make sure the mappings' target tables exist."""
+    """Migrate the marketing database, make sure the mappings' target tables exist, publish locked fields."""
     with ctx.marketing() as mk:
         migrate(mk, "marketing")
         for mapping in mappings:
             ensure_target_table(mk, mapping)
+        locked_fields.publish(mk, ctx.mappings, ctx.settings.locked_fields)
         mk.commit()
 
 

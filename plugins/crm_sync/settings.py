@@ -87,6 +87,7 @@ class Settings:
     salesforce_conn_id: str
     warehouse_conn_id: str
     marketing_conn_id: str
+    locked_fields: str = "reject"  # CRM_LOCKED_FIELDS: reject | revert | off (crm_sync.locked_fields)
 
     @property
     def interval(self) -> timedelta:
@@ -120,7 +121,15 @@ def load_settings() -> Settings:
         salesforce_conn_id=os.environ.get("CRM_SYNC_SALESFORCE_CONN_ID", "salesforce_default"),
         warehouse_conn_id=os.environ.get("CRM_SYNC_WAREHOUSE_CONN_ID", "crm_warehouse"),
         marketing_conn_id=os.environ.get("CRM_SYNC_MARKETING_CONN_ID", "marketing_db"),
+        locked_fields=_choice("CRM_LOCKED_FIELDS", "reject", ("reject", "revert", "off")),
     )
+
+
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = (os.environ.get(name) or "").strip().lower() or default
+    if raw not in allowed:
+        raise SettingsError(f"{name}={raw!r}: expected one of {', '.join(allowed)}")
+    return raw
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,8 @@ def test_reconciliation_finds_and_repairs_drift(sync_stack) -> None:
     assert [r["report"]["drift"] for r in latest] == [{}, {}]
 
 
-def test_reconciliation_finds_and_repairs_value_drift(sync_stack) -> None:
+def test_reconciliation_finds_and_repairs_value_drift(sync_stack, monkeypatch) -> None:
+    monkeypatch.setenv("CRM_LOCKED_FIELDS", "off")  # the late overwrite below must get through
     for dag_id in ("crm_differential_contact", "crm_differential_account"):
         assert sync_stack.run_dag(dag_id).state == DagRunState.SUCCESS
     person = sync_stack.marketing("SELECT contact_sf_id, title FROM people WHERE contact_sf_id IS NOT NULL"

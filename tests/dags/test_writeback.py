@@ -78,11 +78,12 @@ def synced(sync_stack, monkeypatch) -> Iterator[Any]:
     """The stack with Contacts and Leads imported; faults and API usage restored afterwards."""
     monkeypatch.setenv("CRM_SYNC_API_RETRY_SECONDS", "0.01")
     run_differentials(sync_stack)
-    # The demo org has people whose Lead and Contact disagree on the opt-out: the import
-    # queued them (an opt-out reaches every record). Settle that first, so each test
-    # starts with an empty queue.
+    # The demo org has people whose Lead and Contact disagree on the opt-out or the hard
+    # bounce: the import queued them (both are sticky: they reach every record). Settle that
+    # first, so each test starts with an empty queue.
     settled = results(sync_stack, run_writeback())
-    assert {tuple(r["written"]) for r in settled} <= {("HasOptedOutOfEmail",)}, settled
+    sticky = {"HasOptedOutOfEmail", "EmailBouncedDate", "EmailBouncedReason"}
+    assert {f for r in settled for f in r["written"]} <= sticky, settled
     assert sync_stack.marketing("SELECT count(*) AS n FROM crm_outbox") == [{"n": 0}]
     usage = sync_stack.admin.stats()["api_usage"]
     yield sync_stack
@@ -316,14 +317,15 @@ def test_steady_state_after_two_cycles_writes_nothing(synced) -> None:
     scored, unsubscribed, renamed = contacts_only(synced, 3, offset=60)
     edit(synced, "UPDATE people SET lead_score = 42, last_visit_at = now() WHERE id = %s", scored["id"])
     edit(synced, "UPDATE people SET unsubscribed = true WHERE id = %s", unsubscribed["id"])
-    edit(synced, "UPDATE people SET first_name = 'Edited in marketing' WHERE id = %s", renamed["id"])
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="people.first_name is locked"):
+        edit(synced, "UPDATE people SET first_name = 'Edited in marketing' WHERE id = %s", renamed["id"])
     edit(synced, "INSERT INTO people (email, first_name) VALUES (%s, 'Newcomer')",
          f"steady.{int(time.time() * 1000)}@example.org")
     synced.admin.update("Contact", scored["contact_sf_id"], {"Title": "Changed in Salesforce"})
     time.sleep(0.05)
     run_differentials(synced)
     run_writeback()
-    # The Salesforce-owned first name was overwritten from Salesforce.
+    # The Salesforce-owned first name was refused (a locked field): it is still Salesforce's.
     first = synced.admin.get("Contact", renamed["contact_sf_id"])["FirstName"]
     assert synced.marketing("SELECT first_name FROM people WHERE id = %s", renamed["id"]) == [{"first_name": first}]
     for cycle in (1, 2):

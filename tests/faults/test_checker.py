@@ -9,7 +9,9 @@ from tests.faults.checker import Drift
 OBJECTS = ["Account", "Campaign", "Contact", "Lead", "Opportunity"]
 
 
-def test_a_clean_sync_has_no_drift_and_a_corruption_is_found_exactly(fault_stack, balanced_runs) -> None:
+def test_a_clean_sync_has_no_drift_and_a_corruption_is_found_exactly(fault_stack, balanced_runs,
+                                                                      monkeypatch) -> None:
+    monkeypatch.setenv("CRM_LOCKED_FIELDS", "off")  # the hand-made corruption below must get through
     dag_run = fault_stack.run_dag("crm_full_sync", objects=OBJECTS, mode="upsert", dry_run=False)
     assert dag_run.state == DagRunState.SUCCESS, fault_stack.task_states(dag_run)
     balanced_runs()

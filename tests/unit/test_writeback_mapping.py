@@ -26,7 +26,10 @@ def test_shipped_lead_mapping_creates_leads_and_others_only_update() -> None:
     creates = {m.object: m.writeback.create for m in mapping_set.objects}
     assert creates == {"Account": False, "Campaign": False, "CampaignMember": True, "Contact": False, "Lead": True, "Opportunity": False}
     lead = mapping_set.get("Lead")
-    assert [f.source for f in lead.written_fields] == ["HasOptedOutOfEmail", "Lead_Score__c", "Last_Visit__c"]
+    assert [f.source for f in lead.written_fields] == [
+        "HasOptedOutOfEmail", "Lead_Score__c", "Last_Visit__c", "EmailBouncedDate", "EmailBouncedReason",
+        "First_Touch_Channel__c", "First_Touch_Source__c", "Last_Touch_Channel__c", "Last_Touch_Source__c",
+        "Last_Activity_At__c"]
 
 
 def test_writeback_defaults_to_update_only(tmp_path: Path) -> None:

@@ -66,7 +66,7 @@ def test_nothing_to_write_is_unchanged_or_restored() -> None:
 def test_fields_salesforce_will_not_update_are_noted_not_sent() -> None:
     task = plan_update(change({"lead_score"}, {"lead_score": 1}, lead_score=2), CONTACT, "003X", VALUES,
                        updateable={"hasoptedoutofemail"})
-    assert task.values == {} and task.notes == ["Lead_Score__c is not updateable in Salesforce"]
+    assert task.values == {} and task.notes == ["Lead_Score__c cannot be written in Salesforce (not in the org, or not updateable)"]
 
 
 def test_a_new_person_becomes_a_lead_with_what_marketing_knows() -> None:

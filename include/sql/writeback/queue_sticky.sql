@@ -1,4 +1,5 @@
--- Sticky flags (`both` fields with `true_wins`, such as the opt-out) reach every record of a
+-- Sticky values (`both` fields with `true_wins`, such as the opt-out, or `set_wins`, such as the
+-- hard bounce: "the flag" below is a true flag or any value) reach every record of a
 -- person. Run in a people load before `people_upsert.sql`, so the person's value is still the
 -- one before this batch: a person is queued for the write-back (`crm_outbox`, as if the
 -- marketing side had changed the flag) when

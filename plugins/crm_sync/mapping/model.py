@@ -38,6 +38,7 @@ class Conflict(StrEnum):
     MARKETING_WINS = "marketing_wins"
     LATEST_WINS = "latest_wins"
     TRUE_WINS = "true_wins"
+    SET_WINS = "set_wins"  # a value wins over none (the hard bounce); sticky like true_wins
 
 
 class Transform(StrEnum):
@@ -90,7 +91,15 @@ class FieldMap(BaseModel):
             raise ValueError(f"field {self.source}: a conflict rule is only for direction 'both'")
         if self.values is not None and self.type is not ColumnType.TEXT:
             raise ValueError(f"field {self.source}: a value map produces text; drop `type`")
+        boolean = self.type is ColumnType.BOOLEAN
+        if (self.conflict is Conflict.TRUE_WINS and not boolean) or (self.conflict is Conflict.SET_WINS and boolean):
+            raise ValueError(f"field {self.source}: true_wins is for boolean fields, set_wins for the others")
         return self
+
+    @property
+    def is_sticky(self) -> bool:
+        """True for a `both` field whose set value wins from either side (`true_wins`, `set_wins`)."""
+        return self.direction is Direction.BOTH and self.conflict in (Conflict.TRUE_WINS, Conflict.SET_WINS)
 
     @property
     def loads_from_crm(self) -> bool:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from crm_sync.mapping.loader import ValueMap
-from crm_sync.mapping.model import Conflict, Direction, FieldMap, ObjectMapping
+from crm_sync.mapping.model import FieldMap, ObjectMapping
 from crm_sync.writeback.rules import (
     COMPANY_NOT_PROVIDED,
     MISSING,
@@ -123,7 +123,7 @@ def plan_update(change: Change, mapping: ObjectMapping, sf_id: str, value_maps: 
             task.restored.append(fm.target)
         elif decision.action == WRITE:
             if updateable is not None and fm.source.lower() not in updateable:
-                task.notes.append(f"{fm.source} is not updateable in Salesforce")
+                task.notes.append(f"{fm.source} cannot be written in Salesforce (not in the org, or not updateable)")
                 continue
             try:
                 task.values[fm.source] = encode(change.row.get(fm.target), fm, value_maps)
@@ -139,7 +139,7 @@ def _create_value(fm: FieldMap, value: Any) -> bool:
     if value is None or (isinstance(value, str) and not value.strip()):
         return False
     # An opt-out flag that is false is Salesforce's default: nothing to say.
-    return not (fm.direction is Direction.BOTH and fm.conflict is Conflict.TRUE_WINS and value is False)
+    return not (fm.is_sticky and value is False)
 
 
 def plan_create(change: Change, mapping: ObjectMapping, value_maps: dict[str, ValueMap], *,

@@ -7,6 +7,7 @@ A field in a pending marketing change is decided by its direction and conflict r
 | `from_crm`           | never written; the marketing edit is overwritten from Salesforce   |
 | `to_crm`             | written                                                            |
 | `both`, `true_wins`  | `true` is written; a change to `false` is re-resolved (OR) from Salesforce |
+| `both`, `set_wins`   | a value is written; clearing it is re-resolved from Salesforce (the bounce) |
 | `both`, `marketing_wins` | written                                                        |
 | `both`, `crm_wins`   | written unless Salesforce changed the field too; then Salesforce's value stays |
 | `both`, `latest_wins`| written unless Salesforce changed the field later than the marketing side |
@@ -76,6 +77,12 @@ def decide(field: FieldMap, *, current: str | None, base: Any = MISSING, salesfo
         # Turned false on the marketing side: an opt-out elsewhere still wins (OR), so the
         # value is resolved again from Salesforce rather than written.
         return Decision(RESTORE if base == "true" else NOTHING)
+    if field.conflict is Conflict.SET_WINS:
+        # Like true_wins for a value: a set value is written; a cleared one is resolved again
+        # from Salesforce (a bounce recorded on either side stays).
+        if current is not None:
+            return Decision(WRITE)
+        return Decision(RESTORE if base not in (None, MISSING) else NOTHING)
     if salesforce is MISSING:
         return Decision(WRITE)  # the record could not be read (e.g. deleted): the write reports it
     if salesforce == current:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from crm_sync import runs
+from crm_sync import missing_fields, runs
 from crm_sync.context import RunContext
 from crm_sync.mapping.loader import MappingSet
 from crm_sync.mapping.model import ObjectMapping
@@ -93,15 +93,23 @@ class Writer:
     def describe(self, mapping: ObjectMapping) -> tuple[set[str], set[str]]:
         """(updateable, createable) field names of the object, lower case; checks the mapping.
 
+        `to_crm` fields the org lacks are left out (reported in the run's sync log with the
+        set-up command that creates them, see `missing_fields`); the others are written.
+
         Raises:
-            SalesforceSchemaError: a field the write-back writes is missing or not updateable.
+            SalesforceSchemaError: any other field the write-back writes is missing or not updateable.
         """
         if mapping.object not in self._described:
             description = self._spend(mapping.object, lambda: self.connection.describe(mapping.object))
             fields = {f["name"].lower(): f for f in description["fields"]}
-            problems = [f"{fm.source} (not in Salesforce)" if fm.source.lower() not in fields
+            absent = [fm.source for fm in mapping.written_fields if fm.source.lower() not in fields]
+            if missing_fields.to_crm_only(mapping, absent):
+                missing_fields.report_missing(self.wh, self.run_ids[mapping.object], mapping, absent)
+                absent = []
+            problems = [f"{fm.source} (not in Salesforce)" if fm.source in absent
                         else f"{fm.source} (not updateable)" for fm in mapping.written_fields
-                        if not fields.get(fm.source.lower(), {}).get("updateable")]
+                        if fm.source.lower() in fields and not fields[fm.source.lower()].get("updateable")
+                        or fm.source in absent]
             if problems:
                 raise SalesforceSchemaError(
                     f"{mapping.object.lower()}.yaml: the write-back cannot write {', '.join(problems)} of "
