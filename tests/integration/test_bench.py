@@ -23,11 +23,11 @@ CONTRACT = {  # DESIGN.md §3
 }
 
 
-@pytest.mark.timeout(1500)
+@pytest.mark.timeout(2400)
 def test_small_bench_prints_one_contract_line_per_scenario() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}
     proc = subprocess.run([sys.executable, "-m", "bench", "--small"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=1500, check=False)
+                          capture_output=True, text=True, timeout=2400, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
     lines = proc.stdout.strip().splitlines()[-len(SCENARIOS):]
     results = [json.loads(line) for line in lines]
