@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SCENARIOS = ("full_sync_1m", "differential_5k", "writeback_100k")
+SCENARIOS = ("full_sync_1m", "differential_5k", "writeback_100k", "airflow_differentials", "airflow_full_sync")
 DIFFERENTIAL_OBJECTS = ("Account", "Campaign", "Contact", "Lead", "Opportunity")
 RESULT_PREFIX = "BENCH_RESULT "
 # The field each differential changes, per object (plain text fields every record has).
@@ -50,6 +50,12 @@ def _worker(task: str, arguments: dict[str, Any]) -> None:
 
         import crm_sync.extract  # noqa: F401
         import crm_sync.publish  # noqa: F401
+
+        # The Airflow worker imports Great Expectations once before it forks its task
+        # processes (crm_sync.validation.preload): a validate task finds it imported.
+        from crm_sync.validation.suite import import_gx
+
+        import_gx()
     if os.environ.get("BENCH_LOG_LEVEL"):
         # Airflow's import replaces the logging set-up: the sync's own loggers log again.
         handler = logging.StreamHandler(sys.stderr)
@@ -81,6 +87,8 @@ class Bench:
         self.scores = scores
         self.records = records
         self.synced: set[str] = set()
+        self.airflow: Any = None  # bench.airflow.AirflowStack, started by the first Airflow scenario
+        self.full_sync_line: dict[str, Any] | None = None
 
     def run(self, task: str, **arguments: Any) -> dict[str, Any]:
         """Run one task in a child process; return its result (with its peak RSS)."""
@@ -134,13 +142,15 @@ class Bench:
         floor, floor_calls = self.timed("floor_full", object_name="Contact", dsn=self.stack.dsn("marketing"),
                                         page_size=int(self._setting("CRM_SYNC_BULK_PAGE_SIZE", 50_000)))
         floor["api_calls"] = floor_calls
-        return self.line("full_sync_1m", result, calls, floor)
+        self.full_sync_line = self.line("full_sync_1m", result, calls, floor)
+        return self.full_sync_line
 
-    def differential_5k(self) -> dict[str, Any]:
+    def _change_all(self, scenario: str) -> tuple[dict[str, int], dict[str, str]]:
+        """Change records of every differential object (set-up); return the counts and the watermarks."""
         import psycopg
 
         self.ensure_synced(DIFFERENTIAL_OBJECTS)
-        _say(f"bench: differential_5k: changing {self.changes:,} records of each of {len(DIFFERENTIAL_OBJECTS)} objects")
+        _say(f"bench: {scenario}: changing {self.changes:,} records of each of {len(DIFFERENTIAL_OBJECTS)} objects")
         changed = {}
         with psycopg.connect(self.stack.dsn("crm_warehouse")) as wh:
             for object_name in DIFFERENTIAL_OBJECTS:
@@ -148,21 +158,103 @@ class Bench:
                     "SELECT sf_id FROM crm_sync.synced_records WHERE object = %s AND NOT is_deleted"
                     " AND outcome = 'published' ORDER BY sf_id LIMIT %s", (object_name, self.changes))]
                 changed[object_name] = self._change(object_name, ids)
-        lag = int(self._setting("CRM_SYNC_SAFETY_LAG_SECONDS", 15))
-        time.sleep(lag + 1)  # the changes must be older than the sync's safety lag
+        time.sleep(self._lag() + 1)  # the changes must be older than the sync's safety lag
         with psycopg.connect(self.stack.dsn("crm_warehouse")) as wh:
             watermarks = {o: wh.execute("SELECT watermark FROM crm_sync.watermarks WHERE object = %s"
                                         " AND direction = 'from_crm'", (o,)).fetchone()[0].isoformat()
                           for o in DIFFERENTIAL_OBJECTS}
-        _say("bench: differential_5k: one differential run per object")
-        result, calls = self.timed("differential", objects=list(DIFFERENTIAL_OBJECTS))
+        return changed, watermarks
+
+    def _lag(self) -> int:
+        return int(self._setting("CRM_SYNC_SAFETY_LAG_SECONDS", 15))
+
+    def _differential_floor(self, watermarks: dict[str, str]) -> dict[str, Any]:
         floor, floor_calls = self.timed(
             "floor_differential", watermarks=watermarks, dsn=self.stack.dsn("marketing"),
-            lookback_seconds=int(self._setting("CRM_SYNC_LOOKBACK_SECONDS", 300)), lag_seconds=lag,
+            lookback_seconds=int(self._setting("CRM_SYNC_LOOKBACK_SECONDS", 300)), lag_seconds=self._lag(),
             bulk_threshold=int(self._setting("CRM_SYNC_BULK_THRESHOLD", 10_000)))
         floor["api_calls"] = floor_calls
+        return floor
+
+    def differential_5k(self) -> dict[str, Any]:
+        changed, watermarks = self._change_all("differential_5k")
+        _say("bench: differential_5k: one differential run per object")
+        result, calls = self.timed("differential", objects=list(DIFFERENTIAL_OBJECTS))
+        floor = self._differential_floor(watermarks)
         return self.line("differential_5k", result, calls, floor, changed=changed,
                          api_calls_per_object=round(calls / len(DIFFERENTIAL_OBJECTS), 1))
+
+    def airflow_differentials(self) -> dict[str, Any]:
+        from bench import timings
+
+        changed, watermarks = self._change_all("airflow_differentials")
+        airflow = self._airflow()
+        dag_ids = [f"crm_differential_{o.lower()}" for o in DIFFERENTIAL_OBJECTS]
+        _say("bench: airflow_differentials: triggering the five differential DAGs together")
+        self.admin.reset_stats()
+        sampler = timings.RssSampler(airflow.services.processes)
+        with sampler:
+            started = time.monotonic()
+            runs = {dag_id: airflow.trigger(dag_id) for dag_id in dag_ids}
+            finished = airflow.wait_finished(runs)
+            seconds = time.monotonic() - started
+        calls = int(self.admin.stats()["api_calls"])
+        failed = sorted(d for d, row in finished.items() if row["state"] != "success")
+        if failed:
+            raise RuntimeError(f"airflow_differentials: {', '.join(failed)} failed; see {airflow.services.log_dir}")
+        report = timings.breakdown(airflow, self.stack.dsn("crm_warehouse"), runs, finished)
+        result = {"seconds": seconds, "records": report.pop("records"), "stages": report.pop("stages"),
+                  "peak_rss_mb": sampler.peak_mb}
+        floor = self._differential_floor(watermarks)
+        return self.line("airflow_differentials", result, calls, floor, changed=changed,
+                         api_calls_per_object=round(calls / len(DIFFERENTIAL_OBJECTS), 1), **report)
+
+    def airflow_full_sync(self) -> dict[str, Any]:
+        from bench import timings
+
+        self.ensure_synced(("Contact",))
+        airflow = self._airflow()
+        _say(f"bench: airflow_full_sync: crm_full_sync of the {self.records:,} Contacts through Airflow")
+        self.admin.reset_stats()
+        sampler = timings.RssSampler(airflow.services.processes)
+        with sampler:
+            started = time.monotonic()
+            runs = {"crm_full_sync": airflow.trigger("crm_full_sync", {"objects": ["Contact"]})}
+            finished = airflow.wait_finished(runs)
+            seconds = time.monotonic() - started
+        calls = int(self.admin.stats()["api_calls"])
+        if finished["crm_full_sync"]["state"] != "success":
+            raise RuntimeError(f"airflow_full_sync: crm_full_sync failed; see {airflow.services.log_dir}")
+        report = timings.breakdown(airflow, self.stack.dsn("crm_warehouse"), runs, finished)
+        # The same re-sync, outside Airflow, in the same state (both find every Contact synced).
+        _say("bench: airflow_full_sync: the same full sync outside Airflow, for the ratio")
+        direct, _ = self.timed("full_sync", objects=["Contact"], dag_run_id=f"bench_full_direct_{int(time.time())}")
+        result = {"seconds": seconds, "records": report.pop("records"), "stages": report.pop("stages"),
+                  "peak_rss_mb": sampler.peak_mb}
+        floor, floor_calls = self.timed("floor_full", object_name="Contact", dsn=self.stack.dsn("marketing"),
+                                        page_size=int(self._setting("CRM_SYNC_BULK_PAGE_SIZE", 50_000)))
+        floor["api_calls"] = floor_calls
+        extra: dict[str, Any] = {"direct_seconds": round(direct["seconds"], 2),
+                                 "ratio_to_direct": round(seconds / direct["seconds"], 2)}
+        if self.full_sync_line:
+            extra["full_sync_1m_seconds"] = self.full_sync_line["seconds"]
+            extra["ratio_to_full_sync_1m"] = round(seconds / self.full_sync_line["seconds"], 2)
+        return self.line("airflow_full_sync", result, calls, floor, **extra, **report)
+
+    def _airflow(self) -> Any:
+        """The Airflow services, started on first use (stopped by `close`)."""
+        if self.airflow is None:
+            from bench.airflow import AirflowStack
+
+            dag_ids = [f"crm_differential_{o.lower()}" for o in DIFFERENTIAL_OBJECTS] + ["crm_full_sync"]
+            self.airflow = AirflowStack(self.stack.env, self.stack.base_dir / "airflow_logs", _say)
+            self.airflow.start(dag_ids)
+        return self.airflow
+
+    def close(self) -> None:
+        """Stop what the scenarios started."""
+        if self.airflow is not None:
+            self.airflow.stop()
 
     def writeback_100k(self) -> dict[str, Any]:
         import psycopg
@@ -242,9 +334,12 @@ def main(argv: list[str] | None = None) -> int:
     lines = []
     with throwaway_stack(options.records, keep=options.keep, say=_say) as stack:
         bench = Bench(stack, changes=options.changes, scores=options.scores, records=options.records)
-        for scenario in scenarios:
-            lines.append(getattr(bench, scenario)())
-            _say(f"bench: {json.dumps(lines[-1])}")
+        try:
+            for scenario in scenarios:
+                lines.append(getattr(bench, scenario)())
+                _say(f"bench: {json.dumps(lines[-1])}")
+        finally:
+            bench.close()
     if options.output:
         options.output.parent.mkdir(parents=True, exist_ok=True)
         with options.output.open("a") as out:

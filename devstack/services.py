@@ -22,6 +22,7 @@ from devstack.airflow_setup import (
     CREATED,
     KEPT_EDITED,
     KEPT_FOREIGN,
+    TASK_START_SETTINGS,
     UPDATED,
     ensure_connections,
     ensure_salesforce_pool,
@@ -149,6 +150,7 @@ class DevStack:
             bin_dir=Path(self.python).parent,
             connections_in_env=False,  # in the metadata database (see up()): UI edits take effect
         )
+        env.update(TASK_START_SETTINGS)
         # The UI has a well-known password: serve it on this machine only.
         env["AIRFLOW__API__HOST"] = os.environ.get("CRM_AIRFLOW_HOST", "127.0.0.1")
         if self.airflow_port != DEFAULT_AIRFLOW_PORT:

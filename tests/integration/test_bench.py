@@ -14,18 +14,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ["full_sync_1m", "differential_5k", "writeback_100k"]
+SCENARIOS = ["full_sync_1m", "differential_5k", "writeback_100k", "airflow_differentials", "airflow_full_sync"]
+AIRFLOW_PHASES = {"scheduling", "queueing", "process_start", "dag_parse", "work", "xcom_and_exit"}
+DIFFERENTIAL_TASKS = {"prepare", "extract", "validate", "load", "finalize"}
 CONTRACT = {  # DESIGN.md §3
     "scenario": str, "records": int, "seconds": (int, float), "records_per_s": (int, float),
     "peak_rss_mb": (int, float), "api_calls": int, "floor_seconds": (int, float), "ratio_to_floor": (int, float),
 }
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(2400)
 def test_small_bench_prints_one_contract_line_per_scenario() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}
     proc = subprocess.run([sys.executable, "-m", "bench", "--small"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=900, check=False)
+                          capture_output=True, text=True, timeout=2400, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
     lines = proc.stdout.strip().splitlines()[-len(SCENARIOS):]
     results = [json.loads(line) for line in lines]
@@ -37,3 +39,17 @@ def test_small_bench_prints_one_contract_line_per_scenario() -> None:
         assert result["api_calls"] > 0 and result["peak_rss_mb"] > 0
         assert result["records_per_s"] == pytest.approx(result["records"] / result["seconds"], rel=0.05, abs=1)
         assert result["ratio_to_floor"] == pytest.approx(result["seconds"] / result["floor_seconds"], rel=0.05)
+    by_name = {r["scenario"]: r for r in results}
+    differentials = by_name["airflow_differentials"]
+    assert differentials["dag_runs"] == 5
+    assert set(differentials["per_task_s"]) == DIFFERENTIAL_TASKS
+    for task, phases in differentials["per_task_s"].items():
+        assert AIRFLOW_PHASES <= set(phases) <= AIRFLOW_PHASES | {"sync_step"}, task
+        assert all(value >= 0 for value in phases.values()), (task, phases)
+    assert all(count == 1 for count in differentials["xcoms_per_task"].values()), differentials["xcoms_per_task"]
+    assert differentials["records"] >= sum(differentials["changed"].values()) > 0
+    full = by_name["airflow_full_sync"]
+    assert full["dag_runs"] == 1 and "sync_object" in full["per_task_s"]
+    assert full["records"] == by_name["full_sync_1m"]["records"]
+    assert full["ratio_to_full_sync_1m"] == pytest.approx(full["seconds"] / by_name["full_sync_1m"]["seconds"],
+                                                          rel=0.05)

@@ -199,15 +199,17 @@ def quiet_gx_logs() -> Iterator[None]:
         logger for name, logger in list(logging.Logger.manager.loggerDict.items())
         if name.startswith(GX_LOGGER + ".") and isinstance(logger, logging.Logger)
     ]
-    saved = [(logger, logger.level) for logger in loggers]
-    for logger, level in saved:
-        if logger is loggers[0] or level != logging.NOTSET:
-            if logger.getEffectiveLevel() < logging.WARNING:
-                logger.setLevel(logging.WARNING)
+    # Only the loggers lowered are restored: each setLevel clears the level cache of every
+    # logger of the process (hundreds under Airflow), so touching all of them cost 0.6 s.
+    lowered = [(logger, logger.level) for logger in loggers
+               if (logger is loggers[0] or logger.level != logging.NOTSET)
+               and logger.getEffectiveLevel() < logging.WARNING]
+    for logger, _ in lowered:
+        logger.setLevel(logging.WARNING)
     try:
         yield
     finally:
-        for logger, level in saved:
+        for logger, level in lowered:
             logger.setLevel(level)
 
 
