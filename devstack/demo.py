@@ -19,7 +19,8 @@ from typing import Any
 
 from devstack.report import marketing_totals, print_table, sync_runs_since
 
-OBJECTS = ("Account", "Campaign", "Contact", "Lead", "Opportunity")
+# Members last: a CampaignMember links to the person its Contact or Lead became.
+OBJECTS = ("Account", "Campaign", "Contact", "Lead", "Opportunity", "CampaignMember")
 
 
 def _now() -> datetime:
@@ -84,6 +85,15 @@ def _changes_table(summary: dict[str, Any]) -> dict[str, str]:
             for obj, kinds in summary["counts"].items()}
 
 
+def _showcase(admin: Any) -> None:
+    """Step 8: what marketing platforms promise their CRM users, each shown end to end."""
+    from devstack import showcase_activity, showcase_campaigns, showcase_fields, showcase_lists
+
+    print("\n== 8. Campaigns, activity, fields sales sees, locked fields, segments", flush=True)
+    for showcase in (showcase_campaigns, showcase_activity, showcase_fields, showcase_lists):
+        showcase.show(admin)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns the process exit code."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -135,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     again = _run_differentials("6. No echo: the records the write-back touched come back and change nothing")
     print_table("Sync report", [r for r in again if r["object"] in ("Contact", "Lead")])
     _run_writeback("7. ...and the next write-back has nothing to write")
+    _showcase(admin)
     print("\nThe sync log is table crm_sync.sync_runs in the warehouse; quarantined rows are in "
           "crm_quarantine.records with their reasons; per-record write-back results are in "
           "crm_sync.writeback_results.")
