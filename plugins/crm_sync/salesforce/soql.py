@@ -147,3 +147,25 @@ def identity_query(mapping: ObjectMapping) -> tuple[str, str]:
 def users_query() -> str:
     """The record owners the marketing side keeps (`crm_users`)."""
     return f"SELECT {', '.join(USER_FIELDS)} FROM User"
+
+
+QUEUE_FIELDS = ("Id", "Name", "DeveloperName", "Email")
+ASSIGNMENT_RULE_FIELDS = ("Id", "Name", "SobjectType", "Active")
+#: The objects whose assignment rules the marketing side keeps (new Leads; Case routing).
+ASSIGNMENT_RULE_OBJECTS = ("Lead", "Case")
+
+
+def queues_query() -> str:
+    """The queues (Groups of type Queue) records can be owned by (`crm_queues`)."""
+    return f"SELECT {', '.join(QUEUE_FIELDS)} FROM Group WHERE Type = 'Queue'"
+
+
+def queue_objects_query() -> str:
+    """Which objects each queue takes (`QueueSobject`)."""
+    return "SELECT QueueId, SobjectType FROM QueueSobject"
+
+
+def assignment_rules_query() -> str:
+    """The Lead and Case assignment rules, active or not (`crm_assignment_rules`)."""
+    objects = ", ".join(f"'{name}'" for name in ASSIGNMENT_RULE_OBJECTS)
+    return f"SELECT {', '.join(ASSIGNMENT_RULE_FIELDS)} FROM AssignmentRule WHERE SobjectType IN ({objects})"
