@@ -11,6 +11,7 @@ import pytest
 
 from crm_sync.paths import INCLUDE_DIR
 from crm_sync.writeback.create_contacts import NO_ACCOUNT
+from tests.dags.test_lead_owner_rules import DEFAULT_OWNER, leads_by_email
 from tests.dags.test_writeback import (
     assert_counted,
     edit,
@@ -19,7 +20,6 @@ from tests.dags.test_writeback import (
     run_writeback,
     writeback_runs,
 )
-from tests.dags.test_lead_owner_rules import DEFAULT_OWNER, _leads_by_email
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_the_contact_mapping_creates_people_under_their_company_account(contact_
     assert created_account["Name"] == new_company
     assert (contacts["first"]["LastName"], contacts["first"]["Lead_Score__c"]) == ("New", 7)
     assert all(people[e]["lead_sf_id"] is None for e in emails.values())
-    assert all(not _leads_by_email(stack, e) for e in emails.values())  # no Lead anywhere
+    assert all(not leads_by_email(stack, e) for e in emails.values())  # no Lead anywhere
     assert people[emails["known"]]["account_sf_id"] == known_id  # read back by the refresh
     assert people[emails["nocompany"]]["contact_sf_id"] is None
 

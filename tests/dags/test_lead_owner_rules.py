@@ -102,8 +102,8 @@ def test_a_queue_owns_new_leads_and_a_retry_never_duplicates(routed, tmp_path, m
     run = writeback_runs(routed, run_writeback())["Lead"]
     assert (run["created"], run["failed"]) == (0, 0)  # linked, its Salesforce-owned name restored
     assert routed.marketing("SELECT lead_sf_id FROM people WHERE email = %s", earlier) == [{"lead_sf_id": lead_id}]
-    assert [r["Id"] for r in _leads_by_email(routed, earlier)] == [lead_id]
-    assert len(_leads_by_email(routed, email)) == 1
+    assert [r["Id"] for r in leads_by_email(routed, earlier)] == [lead_id]
+    assert len(leads_by_email(routed, email)) == 1
     _assert_settled(routed)
 
 
@@ -119,7 +119,7 @@ def test_unknown_owners_fail_clearly(routed) -> None:
             resolve_owner(mk, Owner(assignment_rule="default"), rules=lambda: [])
 
 
-def _leads_by_email(stack, email: str) -> list[dict]:
+def leads_by_email(stack, email: str) -> list[dict]:
     from simple_salesforce import Salesforce
 
     from emulator import DEFAULT_PASSWORD, DEFAULT_SECURITY_TOKEN, DEFAULT_USERNAME
