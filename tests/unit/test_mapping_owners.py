@@ -81,6 +81,7 @@ def test_only_one_of_lead_and_contact_may_create_people(tmp_path: Path) -> None:
     with pytest.raises(MappingError, match="contact.yaml and lead.yaml both set writeback.create; exactly one"):
         load_mappings(tmp_path)
     lead = tmp_path / "lead.yaml"
-    lead.write_text(lead.read_text().replace("  create: true ", "  create: false "))
+    kept = [line for line in lead.read_text().splitlines(keepends=True) if not line.startswith("  owner:")]
+    lead.write_text("".join(kept).replace("  create: true ", "  create: false "))
     mapping_set = load_mappings(tmp_path)
     assert [m.object for m in mapping_set.objects if m.writeback.create] == ["Contact"]
