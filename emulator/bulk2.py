@@ -266,6 +266,13 @@ class BulkJobs:
         if (body.get("contentType") or "CSV") != "CSV":
             raise JobError(400, "INVALIDJOB", "Only CSV content is supported")
         info = self._base("V2Ingest", operation, obj.name, version, user_id, body)
+        rule_id = body.get("assignmentRuleId")
+        if rule_id:
+            found = self.app.store.conn().execute('SELECT SobjectType FROM "AssignmentRule" WHERE Id = ?',
+                                                  (str(rule_id),)).fetchone()
+            if found is None or found[0] != obj.name:
+                raise JobError(400, "INVALIDJOB", f"Invalid assignmentRuleId {rule_id} for {obj.name}")
+            info["assignmentRuleId"] = str(rule_id)
         if operation == "upsert":
             ext = body.get("externalIdFieldName") or "Id"
             fdef = obj.field(ext)
@@ -388,7 +395,7 @@ class BulkJobs:
             names = [obj.field(h).name if obj.field(h) else h for h in header]  # type: ignore[union-attr]
             id_index = next((i for i, n in enumerate(names) if n == "Id"), None)
             processed = failed = 0
-            ctx = WriteContext(info["createdById"], "csv")
+            ctx = WriteContext(info["createdById"], "csv", assignment_rule=info.get("assignmentRuleId"))
             batch: list[list[str]] = []
             error: str | None = None
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from emulator.assignment import assigned_owner
 from emulator.ids import make_id, to_18
 from emulator.schema import LEAD, OBJECTS, FieldDef, ObjectDef, get_object, object_for_id
 from emulator.store import Store, quote_ident
@@ -56,6 +57,7 @@ class WriteContext:
     user_id: str
     source: str = "json"
     touched: dict[str, list[str]] = field(default_factory=dict)
+    assignment_rule: str | None = None  # an AssignmentRule Id inserts of Leads and Cases run
 
 
 def resolve_object(name: str) -> ObjectDef:
@@ -281,6 +283,8 @@ class Dml:
                            ["ContactId", "LeadId"])
         if obj.has_owner and not changes.get("OwnerId"):
             changes["OwnerId"] = ctx.user_id
+        if ctx.assignment_rule and obj.name in ("Lead", "Case"):
+            changes["OwnerId"] = assigned_owner(conn, obj.name, ctx.assignment_rule, changes) or changes["OwnerId"]
         self._check_references(conn, obj, changes)
         self._check_unique(conn, obj, changes, None)
         self._derive(obj, changes, changes, creating=True)

@@ -23,6 +23,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from emulator.assignment import ensure_routing
 from emulator.generator_activities import activities, marketing_fields
 from emulator.ids import IdFactory, make_id
 from emulator.names import (
@@ -534,6 +535,7 @@ def seed_org(state_dir: Path, records: int, seed: int, username: str) -> dict[st
     activities(conn, seed, gen.counts, gen.all_users)
     marketing_fields(conn, seed)
     ensure_organization(conn)
+    ensure_routing(conn)
     conn.execute("COMMIT")
     for obj in OBJECTS.values():
         for stmt in index_ddl(obj):

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
+from emulator.assignment import rule_for_header
 from emulator.dml import DmlError, WriteContext, record_json, resolve_object
 from emulator.ids import make_id, to_18
 from emulator.schema import global_describe, object_for_id
@@ -277,7 +278,9 @@ class RestRoutes:
             return locked
         try:
             with self.app.store.write() as conn:
-                record_id = self.app.dml.insert(conn, obj, body, self._ctx(req))
+                ctx = self._ctx(req)
+                ctx.assignment_rule = rule_for_header(conn, obj.name, req.headers.get("sforce-auto-assign"))
+                record_id = self.app.dml.insert(conn, obj, body, ctx)
         except DmlError as exc:
             return dml_error(exc)
         return json_response(201, {"id": record_id, "success": True, "errors": []})

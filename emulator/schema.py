@@ -271,12 +271,14 @@ def _datetime(name: str, label: str, **kw: Any) -> FieldDef:
     return FieldDef(name, "datetime", label, custom=name.endswith("__c"), **kw)
 
 
-def _system_fields(label: str, owner: bool) -> tuple[list[FieldDef], list[FieldDef]]:
+def _system_fields(label: str, owner: bool, owner_to: tuple[str, ...] = ("User",)
+                   ) -> tuple[list[FieldDef], list[FieldDef]]:
     head = [FieldDef("Id", "id", f"{label} ID", length=18, nillable=False, createable=False, updateable=False,
                      defaulted=True, id_lookup=True),
             _bool("IsDeleted", "Deleted", createable=False, updateable=False)]
     if owner:
-        head.append(_ref("OwnerId", "Owner ID", "User", "Owner", nillable=False, defaulted=True))
+        head.append(FieldDef("OwnerId", "reference", "Owner ID", length=18, reference_to=owner_to,
+                             relationship_name="Owner", nillable=False, defaulted=True))
     readonly = {"createable": False, "updateable": False, "nillable": False, "defaulted": True}
     tail = [
         _datetime("CreatedDate", "Created Date", **readonly),
@@ -293,8 +295,8 @@ def _address(prefix: str, label: str, parts: tuple[tuple[str, str], ...]) -> Fie
 
 
 def _object(name: str, label: str, plural: str, prefix: str, body: list[FieldDef], *, owner: bool = True,
-            custom: bool = False, writable: bool = True) -> ObjectDef:
-    head, tail = _system_fields(label, owner)
+            custom: bool = False, writable: bool = True, owner_to: tuple[str, ...] = ("User",)) -> ObjectDef:
+    head, tail = _system_fields(label, owner, owner_to)
     return ObjectDef(name, label, plural, prefix, tuple(head + body + tail), custom=custom,
                      createable=writable, updateable=writable, deletable=writable)
 
@@ -356,6 +358,9 @@ _BILLING = (("street", "BillingStreet"), ("city", "BillingCity"), ("state", "Bil
 _MAILING = (("city", "MailingCity"), ("country", "MailingCountry"))
 
 # -- objects ----------------------------------------------------------------------------------
+
+# Objects a queue may own (OwnerId points at a User or a queue, a Group of type Queue).
+QUEUE_OWNED = ("User", "Group")
 
 USER = _object("User", "User", "Users", "005", [
     _string("Username", "Username", 80, nillable=False, unique=True, id_lookup=True),
@@ -431,7 +436,7 @@ LEAD = _object("Lead", "Lead", "Leads", "00Q", [
          createable=False, updateable=False),
     _date("ConvertedDate", "Converted Date", createable=False, updateable=False),
     *_marketing_fields("Lead"),
-])
+], owner_to=QUEUE_OWNED)
 
 OPPORTUNITY = _object("Opportunity", "Opportunity", "Opportunities", "006", [
     _string("Name", "Name", 120, nillable=False, name_field=True),
@@ -530,9 +535,42 @@ SUBSCRIPTION = _object("Subscription__c", "Subscription", "Subscriptions", "a01"
     _number("Amount__c", "Amount", "currency", 16, 2),
 ], custom=True)
 
+# -- routing: queues, queue objects, assignment rules, and the Cases they route (emulator/assignment.py) --
+
+GROUP_TYPES = _p("Regular", "Queue", "Role", "Organization")
+CASE_STATUSES = _p("New", "Working", "Escalated", "Closed", default="New")
+CASE_PRIORITIES = _p("High", "Medium", "Low", "Critical", inactive=("Critical",), default="Medium")
+CASE_ORIGINS = _p("Phone", "Email", "Web")
+
+GROUP = _object("Group", "Group", "Groups", "00G", [
+    _string("Name", "Name", 40, nillable=False, name_field=True),
+    _string("DeveloperName", "Developer Name", 80, nillable=False, unique=True),
+    _pick("Type", "Type", GROUP_TYPES, nillable=False),
+    _string("Email", "Email", 80, type="email"),
+], owner=False, writable=False)
+
+QUEUE_SOBJECT = _object("QueueSobject", "Queue Sobject", "Queue Sobjects", "03g", [
+    _ref("QueueId", "Group ID", "Group", "Queue", nillable=False),
+    _string("SobjectType", "Sobject Type", 40, nillable=False),
+], owner=False, writable=False)
+
+ASSIGNMENT_RULE = _object("AssignmentRule", "Assignment Rule", "Assignment Rules", "01Q", [
+    _string("Name", "Name", 120, nillable=False, name_field=True),
+    _string("SobjectType", "Sobject Type", 40, nillable=False),
+    _bool("Active", "Active"),
+], owner=False, writable=False)
+
+CASE = _object("Case", "Case", "Cases", "500", [
+    _ref("ContactId", "Contact ID", "Contact", "Contact"),
+    _string("Subject", "Subject", 255),
+    _pick("Status", "Status", CASE_STATUSES, nillable=False, defaulted=True),
+    _pick("Priority", "Priority", CASE_PRIORITIES, defaulted=True),
+    _pick("Origin", "Case Origin", CASE_ORIGINS),
+], owner_to=QUEUE_OWNED)
+
 OBJECTS: dict[str, ObjectDef] = {o.name: o for o in (
-    ACCOUNT, CAMPAIGN, CAMPAIGN_MEMBER, CONTACT, EVENT, LEAD, OPPORTUNITY, ORGANIZATION, SUBSCRIPTION, TASK,
-    USER)}
+    ACCOUNT, ASSIGNMENT_RULE, CAMPAIGN, CAMPAIGN_MEMBER, CASE, CONTACT, EVENT, GROUP, LEAD, OPPORTUNITY,
+    ORGANIZATION, QUEUE_SOBJECT, SUBSCRIPTION, TASK, USER)}
 _BY_LOWER = {name.lower(): obj for name, obj in OBJECTS.items()}
 _BY_PREFIX = {obj.key_prefix: obj for obj in OBJECTS.values()}
 

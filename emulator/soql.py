@@ -280,7 +280,8 @@ class _Parser:
             self.advance()
             items.append(self.select_item())
         self.expect_kw("from")
-        obj_tok = self.expect_name()
+        # `Group` is an object as well as a keyword: right after FROM it names the object.
+        obj_tok = self.advance() if self.tok.kind == "ident" and self.tok.lower == "group" else self.expect_name()
         if "." in obj_tok.text:
             raise self.error(obj_tok)
         query = Query(self.text, obj_tok.text, obj_tok.pos, items)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from emulator.assignment import ensure_routing
 from emulator.schema import OBJECTS, ObjectDef
 from emulator.values import java_double
 
@@ -96,6 +97,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
     for stmt in INTERNAL_DDL:
         conn.execute(stmt)
     ensure_organization(conn)
+    ensure_routing(conn)
 
 
 def ensure_organization(conn: sqlite3.Connection) -> None:

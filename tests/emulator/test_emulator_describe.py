@@ -9,8 +9,8 @@ from simple_salesforce.exceptions import SalesforceResourceNotFound
 SAFE_TYPES = {"id", "string", "textarea", "picklist", "multipicklist", "reference", "email", "phone", "url",
               "boolean", "int", "double", "currency", "percent", "date", "datetime", "time", "base64", "address",
               "location", "anyType", "combobox", "encryptedstring"}
-OBJECTS = {"Account", "Campaign", "CampaignMember", "Contact", "Event", "Lead", "Opportunity", "Organization",
-           "Subscription__c", "Task", "User"}
+OBJECTS = {"Account", "AssignmentRule", "Campaign", "CampaignMember", "Case", "Contact", "Event", "Group", "Lead",
+           "Opportunity", "Organization", "QueueSobject", "Subscription__c", "Task", "User"}
 
 
 def test_versions_and_resources(emulator, sf):
@@ -37,7 +37,8 @@ def test_every_object_has_system_fields_and_safe_types(sf, obj):
             "SystemModstamp"} <= set(fields)
     assert fields["SystemModstamp"]["type"] == "datetime"
     assert all(f["type"] in SAFE_TYPES for f in fields.values())
-    assert ("OwnerId" in fields) == (obj not in ("User", "CampaignMember", "Organization"))
+    assert ("OwnerId" in fields) == (obj not in ("User", "CampaignMember", "Organization", "Group", "QueueSobject",
+                                                 "AssignmentRule"))
 
 
 def test_contract_field_names(sf):

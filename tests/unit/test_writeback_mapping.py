@@ -46,7 +46,7 @@ def test_upsert_by_external_id_is_allowed_for_records(tmp_path: Path) -> None:
     ("text", "expected"),
     [
         ("object: Contact\n" + PEOPLE + "writeback: {create: true}\n" + FIELDS,
-         "writeback > create: a new person becomes a Lead; only the Lead mapping may create people"),
+         "writeback > create: a new Contact needs an Account; set writeback.account"),
         (ACCOUNT + "writeback: {create: true}\n",
          "writeback > create: needs writeback.external_id"),
         (ACCOUNT + "writeback: {create: true, external_id: Missing__c}\n",

@@ -98,3 +98,11 @@ def test_other_rows_are_upserted_by_external_id() -> None:
     row.row["external_id"] = None
     keyless = plan_create(row, ACCOUNT, {})
     assert (keyless.operation, keyless.outcome, keyless.reason) == ("none", "skipped", "no_external_id")
+
+
+def test_a_source_with_a_code_and_a_meaning_is_created_once() -> None:
+    assert [f.target for f in LEAD.fields if f.source == "Status__c"] == ["status_code", "status"]
+    meaning_only = plan_create(change({"email", "status"}, is_new=True, status="Prospect"), LEAD, VALUES)
+    assert meaning_only.values["Status__c"] == "2"
+    code_only = plan_create(change({"email", "status_code"}, is_new=True, status_code="4"), LEAD, VALUES)
+    assert code_only.values["Status__c"] == "4"

@@ -110,8 +110,8 @@ def load_mappings(directory: Path) -> MappingSet:
     """Load every `*.yaml` mapping in `directory` and the value maps they use.
 
     Raises:
-        MappingError: for the first broken file, a value map that is missing, or two files
-            mapping the same object.
+        MappingError: for the first broken file, a value map that is missing, two files
+            mapping the same object, or both the Lead and the Contact mapping creating people.
     """
     if not directory.is_dir():
         raise MappingError(f"{directory}: mappings directory not found")
@@ -124,6 +124,10 @@ def load_mappings(directory: Path) -> MappingSet:
             raise MappingError(f"{path}: object {mapping.object} is already mapped in {by_object[key]}")
         by_object[key] = path
         mappings.append(mapping)
+    creators = [m for m in mappings if m.is_people and m.writeback.create]
+    if len(creators) > 1:
+        raise MappingError(f"{directory}: {' and '.join(m.file_name for m in creators)} both set writeback.create; "
+                           "exactly one of the Lead and Contact mappings may create people")
     value_maps: dict[str, ValueMap] = {}
     for mapping in mappings:
         for name in mapping.value_map_names:

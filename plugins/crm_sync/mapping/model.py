@@ -117,13 +117,58 @@ class Expectation(BaseModel):
     level: Literal["row", "batch"] = "row"
 
 
+class Owner(BaseModel):
+    """Who owns a Lead the write-back creates: exactly one of a user, a queue or an assignment rule.
+
+    `user`: a Username or a User Id; `queue`: a queue's name (or DeveloperName); both are
+    resolved from the reference data (`crm_users`, `crm_queues`) and set as `OwnerId`.
+    `assignment_rule`: `default` (the active Lead assignment rule) or a rule's name:
+    Salesforce assigns the owner (Bulk API 2.0's `assignmentRuleId`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    queue: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    assignment_rule: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Owner:
+        given = [name for name in ("user", "queue", "assignment_rule") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("writeback > owner: give exactly one of user, queue or assignment_rule")
+        return self
+
+
+class AccountChoice(BaseModel):
+    """The Account a Contact the write-back creates goes under: exactly one way.
+
+    `match: company_name`: the Account whose Name equals the person's `company` (created when
+    there is none); `id`: one fixed Account Id. Either way a person who already has an
+    `account_sf_id` keeps it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    match: Literal["company_name"] | None = None
+    id: Annotated[str, Field(pattern=r"^001[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?$")] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AccountChoice:
+        if (self.match is None) == (self.id is None):
+            raise ValueError("writeback > account: give exactly one of match: company_name or id: 001…")
+        return self
+
+
 class Writeback(BaseModel):
     """What the write-back may do beyond updating linked records (all off by default).
 
-    `create`: a marketing row with no Salesforce record becomes one. For people (only the
-    Lead mapping may create them: a new person from a marketing form becomes a Lead) the
-    Lead is inserted after a look-up by email, so a retry never duplicates it; for other
-    targets it is upserted by `external_id`, a mapped Salesforce external id field.
+    `create`: a marketing row with no Salesforce record becomes one. For people (exactly one
+    of the Lead and Contact mappings may create them) the record is inserted after a look-up
+    by email, so a retry never duplicates it; for other targets it is upserted by
+    `external_id`, a mapped Salesforce external id field. `owner` (Leads only) says who owns
+    a created Lead; `account` (Contacts only, required there) says which Account a created
+    Contact goes under.
 
     `scope`: only people in this marketing segment (`crm_segment_members`) are created or
     updated in Salesforce through this mapping (`crm_sync.writeback.scope`).
@@ -134,6 +179,8 @@ class Writeback(BaseModel):
     create: bool = False
     external_id: Annotated[str, Field(pattern=SF_NAME, max_length=80)] | None = None
     scope: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")] | None = None
+    owner: Owner | None = None
+    account: AccountChoice | None = None
 
 
 def check_soql_filter(condition: str) -> str:
@@ -196,9 +243,13 @@ class ObjectMapping(BaseModel):
     def _consistent(self) -> ObjectMapping:
         seen_sources: set[str] = set()
         seen_targets: set[str] = set()
+        written_sources: set[str] = set()
         for field in self.fields:
-            if field.source.lower() in seen_sources:
-                raise ValueError(f"field {field.source}: mapped twice")
+            if field.direction is not Direction.FROM_CRM:
+                if field.source.lower() in written_sources:
+                    raise ValueError(f"field {field.source}: mapped to several columns, of which only one may be "
+                                     "to_crm or both (the write-back needs one source of truth)")
+                written_sources.add(field.source.lower())
             if field.target in seen_targets:
                 raise ValueError(f"field {field.source}: target column {field.target!r} used twice")
             if field.target in RESERVED_COLUMNS or (self.target == PEOPLE_TARGET and field.target in PEOPLE_COLUMNS):
@@ -230,10 +281,18 @@ class ObjectMapping(BaseModel):
         external_id = self.writeback.external_id
         if external_id is not None and external_id.lower() not in sources:
             raise ValueError(f"writeback > external_id: {external_id!r} is not the source of any field")
+        if self.writeback.owner is not None and not (self.is_lead and self.writeback.create):
+            raise ValueError("writeback > owner: only for the Lead mapping with create: true")
+        if self.writeback.account is not None and not (self.object.lower() == "contact" and self.writeback.create):
+            raise ValueError("writeback > account: only for the Contact mapping with create: true")
         if not self.writeback.create:
             return
-        if self.target == PEOPLE_TARGET and self.object.lower() != "lead":
-            raise ValueError("writeback > create: a new person becomes a Lead; only the Lead mapping may create people")
+        if self.is_people and self.object.lower() == "contact" and self.writeback.account is None:
+            raise ValueError("writeback > create: a new Contact needs an Account; set writeback.account "
+                             "(match: company_name, or id: 001…)")
+        if self.target == PEOPLE_TARGET and self.object.lower() not in PERSON_LINKS:
+            raise ValueError("writeback > create: a new person becomes a Lead or a Contact; only those mappings "
+                             "may create people")
         # CampaignMember has no external id: the write-back matches by campaign and person.
         if self.target != PEOPLE_TARGET and external_id is None and not self.is_campaign_member:
             raise ValueError("writeback > create: needs writeback.external_id (an external id field to upsert by, "

@@ -189,3 +189,25 @@ def member_changes_query(term: MembershipTerm, start: datetime, end: datetime) -
     if term.campaigns:
         parts.append(f"({term.campaigns})")
     return f"SELECT {term.field} FROM {term.object} WHERE {' AND '.join(parts)}"
+
+
+QUEUE_FIELDS = ("Id", "Name", "DeveloperName", "Email")
+ASSIGNMENT_RULE_FIELDS = ("Id", "Name", "SobjectType", "Active")
+#: The objects whose assignment rules the marketing side keeps (new Leads; Case routing).
+ASSIGNMENT_RULE_OBJECTS = ("Lead", "Case")
+
+
+def queues_query() -> str:
+    """The queues (Groups of type Queue) records can be owned by (`crm_queues`)."""
+    return f"SELECT {', '.join(QUEUE_FIELDS)} FROM Group WHERE Type = 'Queue'"
+
+
+def queue_objects_query() -> str:
+    """Which objects each queue takes (`QueueSobject`)."""
+    return "SELECT QueueId, SobjectType FROM QueueSobject"
+
+
+def assignment_rules_query() -> str:
+    """The Lead and Case assignment rules, active or not (`crm_assignment_rules`)."""
+    objects = ", ".join(f"'{name}'" for name in ASSIGNMENT_RULE_OBJECTS)
+    return f"SELECT {', '.join(ASSIGNMENT_RULE_FIELDS)} FROM AssignmentRule WHERE SobjectType IN ({objects})"

@@ -26,6 +26,7 @@ from crm_sync.salesforce import (
     SalesforceGateway,
     TransientFailure,
 )
+from crm_sync.writeback.owners import create_ingest_job
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,12 @@ class BulkIngest:
         self.sleep = sleep
 
     def write(self, object_name: str, operation: str, rows: dict[str, dict[str, str]], *,
-              key_column: str | tuple[str, ...], external_id: str | None = None) -> dict[str, RowResult]:
-        """Write `rows` (keyed by `row_key(row, key_column)`) and return every row's result."""
+              key_column: str | tuple[str, ...], external_id: str | None = None,
+              assignment_rule_id: str | None = None) -> dict[str, RowResult]:
+        """Write `rows` (keyed by `row_key(row, key_column)`) and return every row's result.
+
+        `assignment_rule_id`: Salesforce runs that Lead or Case assignment rule on the rows.
+        """
         policy = self.connection.retry
         results: dict[str, RowResult] = {key: RowResult("deferred") for key in rows}
         pending = dict(rows)
@@ -108,7 +113,7 @@ class BulkIngest:
                 return results
             try:
                 job_id, outcome = self._one_job(object_name, operation, list(pending.values()), external_id,
-                                                key_column)
+                                                key_column, assignment_rule_id)
             except (TransientFailure, ApiLimitReached, BudgetExhausted) as exc:
                 last_problem = str(exc)
                 for key in pending:
@@ -149,14 +154,20 @@ class BulkIngest:
         return self.connection.bulk2(sf, object_name)
 
     def _one_job(self, object_name: str, operation: str, rows: list[dict[str, str]],
-                 external_id: str | None, key_column: str | tuple[str, ...]) -> tuple[str, dict[str, RowResult]]:
+                 external_id: str | None, key_column: str | tuple[str, ...],
+                 assignment_rule_id: str | None = None) -> tuple[str, dict[str, RowResult]]:
         """Run one job to its end; returns (job id, results keyed by the key column's value)."""
         from simple_salesforce.bulk2 import Operation
 
         op = Operation(operation)
         call = self.connection.call
-        job = call(f"create {operation} job for {object_name}",
-                   lambda sf: self._bulk(sf, object_name).create_job(op, external_id_field=external_id))
+        if assignment_rule_id:
+            job = call(f"create {operation} job for {object_name} (assignment rule {assignment_rule_id})",
+                       lambda sf: create_ingest_job(self._bulk(sf, object_name), op.value, external_id=external_id,
+                                                    assignment_rule_id=assignment_rule_id))
+        else:
+            job = call(f"create {operation} job for {object_name}",
+                       lambda sf: self._bulk(sf, object_name).create_job(op, external_id_field=external_id))
         job_id = str(job["id"])
         self._upload(object_name, job_id, rows_to_csv(rows))
         self._close(object_name, job_id)

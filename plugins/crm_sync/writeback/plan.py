@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from crm_sync.mapping.loader import ValueMap
-from crm_sync.mapping.model import FieldMap, ObjectMapping
+from crm_sync.mapping.model import Direction, FieldMap, ObjectMapping
 from crm_sync.writeback.rules import (
     COMPANY_NOT_PROVIDED,
     MISSING,
@@ -152,9 +152,11 @@ def plan_create(change: Change, mapping: ObjectMapping, value_maps: dict[str, Va
     people = mapping.is_people
     task = RecordTask(change=change, object=mapping.object, sf_id=None,
                       operation="insert" if people and not mapping.writeback.external_id else "upsert")
-    for fm in mapping.fields:
+    # A source mapped to several columns (a code and its meaning) is sent once: from its
+    # written (to_crm/both) column when it has one, else from the first column with a value.
+    for fm in sorted(mapping.fields, key=lambda f: f.direction is Direction.FROM_CRM):
         value = change.row.get(fm.target)
-        if not _create_value(fm, value):
+        if fm.source in task.values or not _create_value(fm, value):
             continue
         if createable is not None and fm.source.lower() not in createable:
             continue
@@ -164,9 +166,9 @@ def plan_create(change: Change, mapping: ObjectMapping, value_maps: dict[str, Va
             task.notes.append(str(exc))
     if people:
         email = str(change.row["email"])
+        task.values["LastName"] = task.values.get("LastName") or derived_last_name(
+            change.row.get("last_name"), email)
         if mapping.object.lower() == "lead":
-            task.values["LastName"] = task.values.get("LastName") or derived_last_name(
-                change.row.get("last_name"), email)
             task.values["Company"] = task.values.get("Company") or COMPANY_NOT_PROVIDED
         task.key = task.values.setdefault(mapping.match_field.source, email)
     if task.operation == "upsert":

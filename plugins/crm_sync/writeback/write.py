@@ -39,9 +39,11 @@ from crm_sync.salesforce import (
     TransientFailure,
 )
 from crm_sync.salesforce.ids import is_salesforce_id
-from crm_sync.salesforce.soql import by_ids_queries, emails_queries
+from crm_sync.salesforce.soql import assignment_rules_query, by_ids_queries, emails_queries
 from crm_sync.writeback import members, scope, tracking
+from crm_sync.writeback.create_contacts import assign_accounts
 from crm_sync.writeback.ingest import BulkIngest, RowResult
+from crm_sync.writeback.owners import CreateOwner, resolve_owner
 from crm_sync.writeback.plan import (
     PEOPLE_LINKS,
     Change,
@@ -74,6 +76,7 @@ class Writer:
         self.tallies: dict[str, Tally] = defaultdict(Tally)
         self._described: dict[str, tuple[set[str], set[str]]] = {}
         self._scope = scope.Scope()
+        self._owner: CreateOwner | None = None
 
     # -- Salesforce calls, counted per object --------------------------------------------------
 
@@ -164,6 +167,12 @@ class Writer:
             else:
                 creates = unlinked
             records = self._read_for_conflicts(ready, mappings)
+            plan = members.plan_create if create is not None and create.is_campaign_member else plan_create
+            new_tasks = [plan(change, create, self.mapping_set.value_maps,
+                              createable=self._described[create.object][1])
+                         for change in creates if create is not None]
+            if new_tasks and create is not None:
+                self._prepare_creates(create, new_tasks)
         except (BudgetExhausted, TransientFailure, ApiLimitReached) as exc:
             if isinstance(exc, ApiLimitReached):
                 self.budget.stop(self.connection.api_calls, 1, "Salesforce's daily limit")
@@ -185,14 +194,30 @@ class Writer:
                     tasks.append(plan_update(change, mapping, sf_id, self.mapping_set.value_maps,
                                              salesforce=records.get(mapping.object, {}).get(sf_id),
                                              updateable=updateable))
-        for change in creates:
-            assert create is not None
-            plan = members.plan_create if create.is_campaign_member else plan_create
-            tasks.append(plan(change, create, self.mapping_set.value_maps,
-                              createable=self._described[create.object][1]))
+        tasks += new_tasks
         self._run_jobs(tasks, mappings)
         refresh += members.read_back_updates(tasks)
         return self._save(table, mappings, tasks, refresh)
+
+    def _prepare_creates(self, mapping: ObjectMapping, tasks: list[RecordTask]) -> None:
+        """Owners of new Leads (`writeback.owner`), Accounts of new Contacts (`writeback.account`)."""
+        if mapping.writeback.owner is not None:
+            owner = self._create_owner(mapping)
+            for task in tasks:
+                if task.outcome is None and owner.owner_id:
+                    task.values["OwnerId"] = owner.owner_id
+        if mapping.is_people and mapping.writeback.account is not None:
+            assign_accounts(tasks, mapping, query=lambda soql: self._query("Account", soql),
+                            insert_accounts=lambda rows: self._spend(mapping.object, lambda: self.ingest.write(
+                                "Account", "insert", rows, key_column="Name")))
+
+    def _create_owner(self, mapping: ObjectMapping) -> CreateOwner:
+        """The mapping's owner option resolved once per run (raises UnknownOwner)."""
+        if self._owner is None:
+            with self.mk.transaction():
+                self._owner = resolve_owner(self.mk, mapping.writeback.owner,
+                                            rules=lambda: self._query(mapping.object, assignment_rules_query()))
+        return self._owner
 
     def _link_existing_people(self, unlinked: list[Change], mappings: list[ObjectMapping], ready: list[Change],
                               refresh: list[tuple[str, str, str]]) -> list[Change]:
@@ -258,13 +283,15 @@ class Writer:
                     continue
                 rows[task.key] = ({"Id": task.sf_id or ""} if operation == "update" else {}) | task.values
             external_id = mapping.writeback.external_id if operation == "upsert" else None
+            rule = self._create_owner(mapping).assignment_rule_id if (
+                operation == "insert" and mapping.writeback.owner is not None) else None
             if self.budget.stopped:
                 results = {key: RowResult("deferred", code="api_budget", message=self.budget.stopped) for key in rows}
             else:
                 before = self.connection.api_calls
                 try:
                     results = self.ingest.write(object_name, operation, rows, key_column=key_column,
-                                                external_id=external_id)
+                                                external_id=external_id, assignment_rule_id=rule)
                 finally:
                     self.tallies[object_name].api_calls += self.connection.api_calls - before
             for task in group:
