@@ -84,4 +84,4 @@ def test_only_one_of_lead_and_contact_may_create_people(tmp_path: Path) -> None:
     kept = [line for line in lead.read_text().splitlines(keepends=True) if not line.startswith("  owner:")]
     lead.write_text("".join(kept).replace("  create: true ", "  create: false "))
     mapping_set = load_mappings(tmp_path)
-    assert [m.object for m in mapping_set.objects if m.writeback.create] == ["Contact"]
+    assert [m.object for m in mapping_set.objects if m.writeback.create and m.is_people] == ["Contact"]
