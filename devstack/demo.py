@@ -87,7 +87,13 @@ def _changes_table(summary: dict[str, Any]) -> dict[str, str]:
 
 def _showcase(admin: Any) -> None:
     """Step 8: what marketing platforms promise their CRM users, each shown end to end."""
-    from devstack import showcase_activity, showcase_campaigns, showcase_fields, showcase_lists, showcase_owners
+    from devstack import (
+        showcase_activity,
+        showcase_campaigns,
+        showcase_fields,
+        showcase_lists,
+        showcase_owners,
+    )
 
     print("\n== 8. Campaigns, activity, fields sales sees, locked fields, segments, owners", flush=True)
     for showcase in (showcase_campaigns, showcase_activity, showcase_fields, showcase_lists, showcase_owners):
