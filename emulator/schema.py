@@ -535,6 +535,18 @@ SUBSCRIPTION = _object("Subscription__c", "Subscription", "Subscriptions", "a01"
     _number("Amount__c", "Amount", "currency", 16, 2),
 ], custom=True)
 
+# A custom activity object, for a marketing-activity write-back that targets one instead of
+# Task (include/activity.yaml: `object: Marketing_Activity__c`). Seeded empty.
+MARKETING_ACTIVITY = _object("Marketing_Activity__c", "Marketing Activity", "Marketing Activities", "a02", [
+    _string("Name", "Activity", 80, name_field=True),
+    _string("Activity_Key__c", "Activity Key", 120, external_id=True, unique=True, id_lookup=True),
+    _ref("Contact__c", "Contact", "Contact", "Contact__r"),
+    _ref("Lead__c", "Lead", "Lead", "Lead__r"),
+    _datetime("Occurred_At__c", "Occurred At"),
+    _string("Kind__c", "Kind", 40),
+    _string("Details__c", "Details", 32000, type="textarea"),
+], custom=True)
+
 # -- routing: queues, queue objects, assignment rules, and the Cases they route (emulator/assignment.py) --
 
 GROUP_TYPES = _p("Regular", "Queue", "Role", "Organization")
@@ -569,8 +581,8 @@ CASE = _object("Case", "Case", "Cases", "500", [
 ], owner_to=QUEUE_OWNED)
 
 OBJECTS: dict[str, ObjectDef] = {o.name: o for o in (
-    ACCOUNT, ASSIGNMENT_RULE, CAMPAIGN, CAMPAIGN_MEMBER, CASE, CONTACT, EVENT, GROUP, LEAD, OPPORTUNITY,
-    ORGANIZATION, QUEUE_SOBJECT, SUBSCRIPTION, TASK, USER)}
+    ACCOUNT, ASSIGNMENT_RULE, CAMPAIGN, CAMPAIGN_MEMBER, CASE, CONTACT, EVENT, GROUP, LEAD, MARKETING_ACTIVITY,
+    OPPORTUNITY, ORGANIZATION, QUEUE_SOBJECT, SUBSCRIPTION, TASK, USER)}
 _BY_LOWER = {name.lower(): obj for name, obj in OBJECTS.items()}
 _BY_PREFIX = {obj.key_prefix: obj for obj in OBJECTS.values()}
 

@@ -238,3 +238,38 @@ def test_the_demos_simulated_activity_and_the_showcase_write_their_tasks_once(sy
     assert out.count("new Tasks in Salesforce:") == 2, out
     assert "new Tasks in Salesforce: 4" in out and "new Tasks in Salesforce: 0" in out, out
     assert "Email link clicked: Spring offer" in out, out
+
+
+CUSTOM_OBJECT = """\
+object: Marketing_Activity__c
+external_id: Activity_Key__c
+who: {Contact: Contact__c, Lead: Lead__c}
+fields: {subject: Name, occurred_at: Occurred_At__c, kind: Kind__c, description: Details__c}
+values: {}
+"""
+
+
+def test_activity_can_go_to_a_custom_object_with_its_own_lookups(synced, tmp_path, monkeypatch) -> None:
+    config = tmp_path / "activity.yaml"
+    config.write_text(CUSTOM_OBJECT, encoding="utf-8")  # the example in docs/mappings.md
+    monkeypatch.setenv("CRM_ACTIVITY_FILE", str(config))
+    (contact,) = contacts_only(synced, 1)
+    lead = lead_only(synced)
+    add_activity(synced, contact["id"], "email_open", at="2030-03-04T10:00:00+00", subject="Launch")
+    add_activity(synced, lead["id"], "visit", at="2030-03-04T11:30:00+00", subject="/pricing")
+    tasks_before = synced.admin.count("Task")
+    dag_run = run_writeback()
+    run = writeback_runs(synced, dag_run)["Marketing_Activity__c"]
+    assert_counted(run)
+    assert (run["status"], run["extracted"], run["created"], run["failed"]) == ("succeeded", 2, 2, 0), run
+    prefix = synced.marketing("SELECT prefix FROM marketing_activity_namespace")[0]["prefix"]
+    records = RunContext.load().salesforce().query_records(
+        "SELECT Name, Contact__c, Lead__c, Occurred_At__c, Kind__c, Activity_Key__c FROM Marketing_Activity__c"
+        f" WHERE Activity_Key__c LIKE '{prefix}:%' ORDER BY Occurred_At__c")
+    assert [(r["Contact__c"], r["Lead__c"], r["Kind__c"], r["Occurred_At__c"][:16]) for r in records] == [
+        (contact["contact_sf_id"], None, "email_open", "2030-03-04T10:00"),
+        (None, lead["lead_sf_id"], "visit", "2030-03-04T11:30")]
+    assert all(r["Name"] for r in records)
+    assert synced.admin.count("Task") == tasks_before  # nothing went to Task
+    again = writeback_runs(synced, run_writeback())["Marketing_Activity__c"]
+    assert (again["extracted"], again["created"], again["updated"], again["api_calls"]) == (0, 0, 0, 0), again

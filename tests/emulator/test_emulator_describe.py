@@ -10,7 +10,7 @@ SAFE_TYPES = {"id", "string", "textarea", "picklist", "multipicklist", "referenc
               "boolean", "int", "double", "currency", "percent", "date", "datetime", "time", "base64", "address",
               "location", "anyType", "combobox", "encryptedstring"}
 OBJECTS = {"Account", "AssignmentRule", "Campaign", "CampaignMember", "Case", "Contact", "Event", "Group", "Lead",
-           "Opportunity", "Organization", "QueueSobject", "Subscription__c", "Task", "User"}
+           "Marketing_Activity__c", "Opportunity", "Organization", "QueueSobject", "Subscription__c", "Task", "User"}
 
 
 def test_versions_and_resources(emulator, sf):
