@@ -211,6 +211,7 @@ def test_a_custom_target_is_change_tracked_from_its_first_sync(sync_stack, tmp_p
     shutil.copytree(INCLUDE_DIR / "mappings", mappings)
     (mappings / "subscription.yaml").write_text(SUBSCRIPTION_MAPPING)
     monkeypatch.setenv("CRM_SYNC_MAPPINGS_DIR", str(mappings))
+    monkeypatch.setenv("CRM_LOCKED_FIELDS", "off")  # the edit below is of a Salesforce-owned column
     assert sync_stack.run_dag("crm_differential_subscription__c").state == DagRunState.SUCCESS
     assert sync_stack.marketing("SELECT count(*) AS n FROM crm_outbox") == [{"n": 0}]  # the sync's own rows
     with psycopg.connect(sync_stack.databases.marketing) as mk:
