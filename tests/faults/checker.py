@@ -273,7 +273,9 @@ class _Context:
 def _read_salesforce(ctx: _Context, mapping: ObjectMapping) -> tuple[list[dict[str, Any]], set[str], dict[str, str]]:
     describe = getattr(ctx.sf, mapping.object).describe()
     types = {f["name"]: f["type"] for f in describe["fields"]}
-    names = ["Id", "IsDeleted", "SystemModstamp", *[f.source for f in mapping.fields]]
+    # A to_crm field the org does not have yet is not read by the sync either (it is created
+    # by `python -m crm_sync.setup_fields`); the marketing side owns its values.
+    names = ["Id", "IsDeleted", "SystemModstamp", *[f.source for f in mapping.fields if f.source in types]]
     if mapping.is_lead:
         names += ["IsConverted", "ConvertedContactId"]
     select = ", ".join(dict.fromkeys(names))
@@ -453,12 +455,15 @@ def check(sf: Salesforce, warehouse_dsn: str, marketing_dsn: str, objects: Itera
         sf: a logged-in simple-salesforce client.
         warehouse_dsn: the sync's warehouse (quarantine and skip records are read there).
         marketing_dsn: the marketing database.
-        objects: the mapped objects to check (default: all of them).
+        objects: the mapped objects to check (default: all of them but CampaignMember, whose
+            rows link to people and skip members of unknown people: its expectations are in
+            tests/dags/test_campaign_members.py, not here).
         mappings_dir: the mapping files whose rules define the expected values.
     """
     mappings = load_mappings(mappings_dir)
     wanted = {o.lower() for o in objects} if objects is not None else None
-    chosen = [m for m in mappings.objects if wanted is None or m.object.lower() in wanted]
+    chosen = [m for m in mappings.objects
+              if (m.object.lower() in wanted if wanted is not None else not m.is_campaign_member)]
     with psycopg.connect(marketing_dsn) as mk, psycopg.connect(warehouse_dsn) as wh:
         ctx = _Context(sf, mk, wh, mappings)
         people = [m for m in chosen if m.is_people]
