@@ -17,6 +17,7 @@ from crm_sync.paths import INCLUDE_DIR
 from crm_sync.prepare import load_value_maps
 from crm_sync.runs import start_run
 from crm_sync.staging import stage_rows
+from crm_sync.targets import ensure_target_table
 
 MAPPINGS = load_mappings(INCLUDE_DIR / "mappings")
 _stamp = itertools.count(1)
@@ -47,6 +48,9 @@ class Loader:
         self.mk = psycopg.connect(dsns.marketing)
         load_value_maps(self.wh, MAPPINGS)
         self.wh.commit()
+        for name in ("Contact", "Lead"):  # as prepare does: columns the mappings add (status_code)
+            ensure_target_table(self.mk, MAPPINGS.get(name))
+        self.mk.commit()
 
     def run(self, object_name: str, records: list[dict[str, Any]], **overrides: Any) -> LoadResult:
         mapping = MAPPINGS.get(object_name).model_copy(update=overrides)

@@ -174,6 +174,13 @@ def test_suite_of_contact_in_full(mappings: MappingSet) -> None:
         ("expect_column_values_to_match_regex", "unsubscribed: not a valid boolean"),
         ("expect_column_values_to_match_regex", "lead_score: not a valid numeric"),
         ("expect_column_values_to_match_regex", "last_visit_at: not a valid timestamp"),
+        ("expect_column_values_to_match_regex", "hard_bounced_at: not a valid timestamp"),
+        ("expect_column_value_lengths_to_be_between", "bounce_reason: longer than 255 characters"),
+        ("expect_column_value_lengths_to_be_between", "first_touch_channel: longer than 80 characters"),
+        ("expect_column_value_lengths_to_be_between", "first_touch_source: longer than 255 characters"),
+        ("expect_column_value_lengths_to_be_between", "last_touch_channel: longer than 80 characters"),
+        ("expect_column_value_lengths_to_be_between", "last_touch_source: longer than 255 characters"),
+        ("expect_column_values_to_match_regex", "last_activity_at: not a valid timestamp"),
     ]
 
 
