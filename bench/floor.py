@@ -75,15 +75,23 @@ def _upsert(conn: psycopg.Connection, mapping: Any, raw: sql.Composable, target:
     return conn.execute(statement).rowcount
 
 
+def _read_fields(sf: Any, mapping: Any) -> list[str]:
+    """The fields the sync reads: the mapping's, without `to_crm` fields the org lacks (never read)."""
+    from crm_sync.salesforce.soql import extract_fields
+
+    present = {f["name"].lower() for f in getattr(sf, mapping.object).describe()["fields"]}
+    return [name for name in extract_fields(mapping) if name.lower() in present]
+
+
 def full(object_name: str, dsn: str, page_size: int) -> dict[str, Any]:
     """Bulk 2.0 queryAll of every record (same query and page size as the sync), COPY, one upsert."""
     from simple_salesforce.bulk2 import Operation
 
     from crm_sync.extract_bulk import FLOOR
-    from crm_sync.salesforce.soql import extract_fields, select_query, soql_datetime
+    from crm_sync.salesforce.soql import select_query, soql_datetime
 
     mapping = _mapping(object_name)
-    fields = extract_fields(mapping)
+    fields = _read_fields(salesforce(), mapping)
     condition = f"SystemModstamp >= {soql_datetime(FLOOR)} AND SystemModstamp < {soql_datetime(datetime.now(UTC))}"
     if mapping.filter:
         condition += f" AND ({mapping.filter})"
@@ -112,15 +120,16 @@ def full(object_name: str, dsn: str, page_size: int) -> dict[str, Any]:
 def differential(watermarks: dict[str, str | None], dsn: str, lookback_seconds: int, lag_seconds: int,
                  bulk_threshold: int) -> dict[str, Any]:
     """Per object: the same changed window through REST queryAll, COPY, one upsert."""
-    from crm_sync.salesforce.soql import extract_fields, select_query, soql_datetime
+    from crm_sync.salesforce.soql import select_query, soql_datetime
 
+    read = {name: _read_fields(salesforce(), _mapping(name)) for name in watermarks}  # describes: not timed
     started = time.monotonic()
     sf = salesforce()
     records = 0
     with psycopg.connect(dsn) as conn:
         for object_name, watermark in watermarks.items():
             mapping = _mapping(object_name)
-            fields = extract_fields(mapping)
+            fields = read[object_name]
             raw, target = _tables(conn, mapping, fields)
             start = datetime.fromisoformat(watermark) - timedelta(seconds=lookback_seconds)
             end = datetime.now(UTC) - timedelta(seconds=lag_seconds)
