@@ -49,12 +49,22 @@ def locked_columns(mapping_set: MappingSet) -> dict[tuple[str, str], list[str]]:
     return {key: sorted(fields) for key, fields in sorted(owners.items()) if key not in unlocked}
 
 
+def hold_publish_lock(conn: psycopg.Connection) -> None:
+    """Take the publication's lock for the transaction, before any target table is touched.
+
+    `publish` adds guard triggers to the target tables while holding this lock; a prepare that
+    altered a target table first and then waited for this lock would deadlock with it. So
+    every marketing prepare takes this lock first (the same order everywhere).
+    """
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PUBLISH_LOCK,))
+
+
 def publish(conn: psycopg.Connection, mapping_set: MappingSet, action: str) -> int:
     """Publish the locked columns and guard every existing target table; returns rows written.
 
     The caller commits.
     """
-    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PUBLISH_LOCK,))
+    hold_publish_lock(conn)
     locked = locked_columns(mapping_set)
     row = conn.execute(read_sql("locked/publish.sql"), {
         "tables": [t for t, _ in locked], "columns": [c for _, c in locked],

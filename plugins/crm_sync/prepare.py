@@ -70,6 +70,7 @@ def prepare_marketing(ctx: RunContext, mappings: list[ObjectMapping]) -> None:
     """Migrate the marketing database, make sure the mappings' target tables exist, publish locked fields."""
     with ctx.marketing() as mk:
         migrate(mk, "marketing")
+        locked_fields.hold_publish_lock(mk)  # first: publish below locks the target tables too
         for mapping in mappings:
             ensure_target_table(mk, mapping)
         locked_fields.publish(mk, ctx.mappings, ctx.settings.locked_fields)
