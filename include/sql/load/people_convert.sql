@@ -18,37 +18,27 @@ WITH linked AS (
 )
 UPDATE incoming SET outcome = 'updated' FROM linked WHERE incoming.sf_id = linked.sf_id;
 
--- The Contact was deleted before this Lead's conversion reached the load (its deletion came
--- first and found no person to archive): the person has no live record left. If the Contact
--- is undeleted, its own load brings the person back by email.
-WITH gone AS (
-    UPDATE people p
-       SET lead_sf_id = NULL,
-           {vercol} = NULL,
-           archived_at = COALESCE(p.archived_at, i.system_modstamp),
-           archive_reason = COALESCE(p.archive_reason, 'Lead converted into a Contact since deleted in Salesforce'),
-           updated_at = now()
-      FROM incoming i
-     WHERE i.is_converted AND NOT i.is_deleted AND i.skip_reason IS NULL AND i.converted_contact_gone
-       AND p.lead_sf_id = i.sf_id AND p.contact_sf_id IS NULL
- RETURNING i.sf_id
-)
-UPDATE incoming SET outcome = 'archived' FROM gone WHERE incoming.sf_id = gone.sf_id;
-
--- The Contact is already another person (a different email): this person is merged away.
+-- The person has no live record left: the Contact is already another person (a different
+-- email; this person is merged away, counted as updated), or it was deleted before this
+-- Lead's conversion reached the load (its deletion came first and found no person to
+-- archive; counted as archived). If that Contact is undeleted, its own load brings the
+-- person back by email.
 WITH merged AS (
     UPDATE people p
        SET lead_sf_id = NULL,
            {vercol} = NULL,
            archived_at = COALESCE(p.archived_at, i.system_modstamp),
-           archive_reason = COALESCE(p.archive_reason, 'Lead converted into a Contact with another email'),
+           archive_reason = COALESCE(p.archive_reason, CASE WHEN i.converted_contact_gone
+               THEN 'Lead converted into a Contact since deleted in Salesforce'
+               ELSE 'Lead converted into a Contact with another email' END),
            updated_at = now()
       FROM incoming i
      WHERE i.is_converted AND NOT i.is_deleted AND i.skip_reason IS NULL
        AND p.lead_sf_id = i.sf_id AND p.contact_sf_id IS NULL
- RETURNING i.sf_id
+ RETURNING i.sf_id, i.converted_contact_gone AS gone
 )
-UPDATE incoming SET outcome = 'updated' FROM merged WHERE incoming.sf_id = merged.sf_id;
+UPDATE incoming SET outcome = CASE WHEN merged.gone THEN 'archived' ELSE 'updated' END
+  FROM merged WHERE incoming.sf_id = merged.sf_id;
 
 -- The person already has another Contact (one with the same email, not the one the Lead
 -- became): only the Lead's link goes; the person stays that Contact's.
