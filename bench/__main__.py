@@ -52,7 +52,7 @@ def _worker(task: str, arguments: dict[str, Any]) -> None:
         import crm_sync.publish  # noqa: F401
 
         # The Airflow worker imports Great Expectations once before it forks its task
-        # processes (crm_sync.validation.preload): a validate task finds it imported.
+        # processes (crm_sync.validation.preload): a publish task finds it imported.
         from crm_sync.validation.suite import import_gx
 
         import_gx()

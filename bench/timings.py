@@ -11,7 +11,9 @@ For each task instance (Airflow's timestamps, in this order):
   task process loads the DAG bundle, parses the DAG file (all the DAGs it defines) and
   gets its task instance ready;
 * ``work``: the task's callable, from there to the log's "Done. Returned value was" (of
-  which ``sync_step``: the sync log's duration of the step, where the task is one step);
+  which ``sync_step``: the sync log's durations of the steps the task runs: a differential's
+  ``extract`` is the extract step, after its prepare; ``publish`` is validate, load and
+  finalize);
 * ``xcom_and_exit``: from "Done." to ``end_date``: pushing the return value (one XCom), the
   final state, the process's exit.
 
@@ -35,10 +37,10 @@ from psycopg.rows import dict_row
 from bench.airflow import AirflowStack, seconds_between
 
 PHASES = ("scheduling", "queueing", "process_start", "dag_parse", "work", "xcom_and_exit")
-#: Part of ``work``: the sync log's duration of the step the task is (extract, validate, ...).
+#: Part of ``work``: the sync log's durations of the steps the task runs (extract, validate, ...).
 SUB_PHASES = ("sync_step",)
-# The differential tasks that are one step of the sync log (the step is named like the task).
-_STEPS = ("extract", "validate", "load", "finalize")
+# The sync log's steps each differential task runs.
+_STEPS = {"extract": ("extract",), "publish": ("validate", "load", "finalize")}
 # Task log events around the task body: Airflow's "Pre Execute" group (DAG file parsed, the
 # task instance loaded) ends just before the callable runs; "Done." follows its return.
 _BODY_STARTS = "::endgroup::"
@@ -130,7 +132,8 @@ def breakdown(airflow: AirflowStack, warehouse_dsn: str, runs: dict[str, str],
         for ti in airflow.task_instances(dag_id, run_id):
             ready = max([t for t in ends.values() if t <= (ti["scheduled_dttm"] or trigger)], default=trigger)
             log = airflow.task_log(dag_id, run_id, ti["task_id"], ti["map_index"], ti["try_number"])
-            step = steps[run_id].get(ti["task_id"]) if ti["task_id"] in _STEPS else None
+            names = _STEPS.get(ti["task_id"], ())
+            step = sum(steps[run_id].get(n, 0.0) for n in names) if names else None
             for phase, value in _task_phases(ti, ready, _log_events(log), step).items():
                 if phase == "sync_step" and value is None:
                     continue

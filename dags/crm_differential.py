@@ -6,8 +6,12 @@ half-open window that re-reads a short overlap), stages them in the warehouse, v
 them with Great Expectations (failing rows go to `crm_quarantine.records` with their
 reasons), transforms them with the mapping and upserts them into the marketing table.
 
-* prepare → extract → validate → load → finalize; the sync log is `crm_sync.sync_runs`.
-* The watermark advances only in `finalize`, after the load committed.
+* extract (prepare the object, then stage its changes) → publish (validate → load →
+  finalize): two task processes; each step logs in the task log and is timed in the sync
+  log, `crm_sync.sync_runs`.
+* A retried `extract` reads its window again; a retried `publish` resumes where the run
+  got to. A rejected batch fails `publish` without retries.
+* The watermark advances only in finalize, after the load committed.
 * While `crm_full_sync` runs, these runs are skipped and say why.
 * A run that reaches its API budget stops as `budget_stopped` and the next run carries on.
 * Adding a mapping file adds its DAG; a broken one shows as an import error naming the file
@@ -21,10 +25,8 @@ from typing import Any
 from airflow.sdk import DAG, get_current_context, get_parsing_context, task
 
 from crm_sync import extract as extract_step
-from crm_sync import finalize as finalize_step
-from crm_sync import load as load_step
 from crm_sync import prepare as prepare_step
-from crm_sync import validate as validate_step
+from crm_sync import publish as publish_step
 from crm_sync.context import RunContext
 from crm_sync.dag_support import SALESFORCE_POOL, airflow_outcome, dag_arguments, published_assets
 from crm_sync.mapping.model import ObjectMapping
@@ -43,39 +45,20 @@ def differential_dag(ctx: RunContext, mapping: ObjectMapping) -> DAG:
                    f"matched by `{mapping.match_key}` ({mapping.file_name})\n" + __doc__)) as dag:
 
         @task(pool=SALESFORCE_POOL)
-        def prepare() -> None:
-            """Migrations, value maps, target table; skip while a full sync runs."""
-            with airflow_outcome():
-                prepare_step.prepare_object(RunContext.load(), object_name, dag_run_id=get_current_context()["run_id"])
-
-        @task(pool=SALESFORCE_POOL)
         def extract() -> int:
-            """Stage the changed records; returns the sync run id (the staging batch id)."""
+            """Prepare the object (skip while a full sync runs), stage its changes; returns the sync run id."""
+            run_ctx, dag_run_id = RunContext.load(), get_current_context()["run_id"]
             with airflow_outcome():
-                return extract_step.extract_changes(RunContext.load(), object_name,
-                                                    dag_run_id=get_current_context()["run_id"])
-
-        @task
-        def validate(sync_run_id: int) -> int:
-            """Great Expectations on the staged batch; quarantine failing rows."""
-            with airflow_outcome():
-                validate_step.validate(RunContext.load(), sync_run_id)
-            return sync_run_id
-
-        @task
-        def load(sync_run_id: int) -> int:
-            """Upsert the valid rows into the marketing database."""
-            load_step.load(RunContext.load(), sync_run_id)
-            return sync_run_id
+                prepare_step.prepare_object(run_ctx, object_name, dag_run_id=dag_run_id)
+                return extract_step.extract_changes(run_ctx, object_name, dag_run_id=dag_run_id)
 
         @task(multiple_outputs=False, outlets=published_assets(ctx.mappings, [object_name]))
-        def finalize(sync_run_id: int) -> dict[str, Any]:
-            """Advance the watermark, close the run, log the summary; returns the run's counts."""
-            return finalize_step.finalize(RunContext.load(), sync_run_id).as_xcom()
+        def publish(sync_run_id: int) -> dict[str, Any]:
+            """Validate, load, finalize (a retry resumes where the run got to); returns the run's counts."""
+            with airflow_outcome():
+                return publish_step.publish(RunContext.load(), sync_run_id).as_xcom()
 
-        sync_run_id = extract()
-        prepare() >> sync_run_id
-        finalize(load(validate(sync_run_id)))
+        publish(extract())
     return dag
 
 

@@ -58,7 +58,8 @@ DEFAULT_ACTIONS: dict[str, str] = {
     "batch_rejected": (
         "Nothing was published and the watermark did not move. Look at the batch's rows in "
         "crm_quarantine.records (reasons per row), fix the cause (often a mapping or value map "
-        "out of date with Salesforce), then clear the validate task: it re-validates the same batch."
+        "out of date with Salesforce), then clear the failed task (a differential's publish): "
+        "it re-validates the same batch."
     ),
     "quarantine_high": (
         "The batch was published without its quarantined rows. Look at the open rows in "

@@ -81,7 +81,8 @@ def extract_full(ctx: RunContext, object_name: str, *, dag_run_id: str, mode: st
                  dry_run: bool = False, now: datetime | None = None) -> int:
     """Stage every record of the object through Bulk API 2.0; returns the run id.
 
-    A retry within the same DAG run resumes the same sync run and its Bulk pages.
+    A retry within the same DAG run resumes the same sync run and its Bulk pages; a run that
+    got past its validation is returned as it is, for `publish` to carry on.
     """
     mapping = ctx.mapping(object_name)
     with ctx.warehouse() as wh:
@@ -93,6 +94,11 @@ def extract_full(ctx: RunContext, object_name: str, *, dag_run_id: str, mode: st
                                     dry_run=dry_run, report={"mode": mode})
             log.info("run %d: full %s of %s up to %s%s", run_id, mode, mapping.object, window_end,
                      " (dry run)" if dry_run else "")
+        elif (reached := runs.resume_point(runs.get_run(wh, run_id))) in (RunStatus.VALIDATED, RunStatus.LOADED):
+            # Staged and validated already: `publish` carries on from there.
+            log.info("run %d: the full sync of %s resumes after its extraction (%s)", run_id, mapping.object,
+                     reached.value)
+            return run_id
         else:
             runs.update_run(wh, run_id, status=RunStatus.RUNNING, error=None)
             log.info("run %d: resuming the full sync of %s", run_id, mapping.object)

@@ -9,6 +9,9 @@ along `TRANSITIONS`:
 
 `update_run` refuses any other move, so a bug can never mark a run succeeded that did not
 load, and the watermark (advanced in finalize) never covers data that was not committed.
+A step that fails records the status the run had reached before it (`report.resume_at`):
+`resume_point` tells a retry where to carry on (`publish` does not validate or load again
+what already was).
 """
 
 from __future__ import annotations
@@ -230,6 +233,18 @@ def get_run(conn: psycopg.Connection, run_id: int) -> SyncRun:
     return SyncRun(**values)
 
 
+def resume_point(run: SyncRun) -> RunStatus:
+    """Where the run's steps got to: its status, or for a stopped run the status it had reached.
+
+    A step that failed (or stopped at the API budget) left the status it began with in
+    `report.resume_at`; a stopped run without one (marked failed by a later run, its worker
+    gone) resumes as `failed`, i.e. from the start of its publication.
+    """
+    if run.status in (RunStatus.FAILED, RunStatus.BUDGET_STOPPED) and "resume_at" in run.report:
+        return RunStatus(run.report["resume_at"])
+    return run.status
+
+
 def get_watermark(conn: psycopg.Connection, object_name: str, direction: str = FROM_CRM) -> datetime | None:
     """The object's watermark, or None before its first successful run."""
     row = conn.execute(
@@ -272,13 +287,18 @@ def step(conn: psycopg.Connection, run_id: int, name: str, *,
     """
     started = time.monotonic()
     calls_before = gateway.api_calls if gateway else 0
+    # A run stopped before keeps the point it had reached (a retry that failed again).
+    reached = conn.execute("SELECT CASE WHEN status IN ('failed', 'budget_stopped')"
+                           " THEN COALESCE(report ->> 'resume_at', status) ELSE status END"
+                           " FROM crm_sync.sync_runs WHERE run_id = %s", (run_id,)).fetchone()
     try:
         yield
     except Exception as exc:
         conn.rollback()
         status = RunStatus.BUDGET_STOPPED if isinstance(exc, BudgetExhausted) else RunStatus.FAILED
         update_run(conn, run_id, status=status, error=f"{name}: {exc}"[:4000], finished_at=datetime.now(UTC),
-                   duration=(name, time.monotonic() - started))
+                   duration=(name, time.monotonic() - started),
+                   report={"resume_at": reached[0]} if reached else None)
         _add_calls(conn, run_id, gateway, calls_before)
         conn.commit()
         raise

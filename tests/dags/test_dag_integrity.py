@@ -15,10 +15,10 @@ from crm_sync.paths import INCLUDE_DIR, PROJECT_ROOT
 DAGS = PROJECT_ROOT / "dags"
 DIFFERENTIALS = {f"crm_differential_{o}" for o in ("account", "campaign", "campaignmember", "contact", "lead", "opportunity")}
 EXPECTED = DIFFERENTIALS | {"crm_full_sync", "crm_record_sync", "crm_reconcile", "crm_writeback"}
-# Tasks that call Salesforce, by DAG (the differentials: prepare and extract).
+# Tasks that call Salesforce, by DAG (the differentials: extract, which also prepares).
 SALESFORCE_TASKS = {"crm_full_sync": {"sync_object", "reference_data"}, "crm_record_sync": {"sync_records"},
                     "crm_reconcile": {"reconcile"}, "crm_writeback": {"prepare", "write", "activity", "refresh"},
-                    **{dag_id: {"prepare", "extract"} for dag_id in DIFFERENTIALS}}
+                    **{dag_id: {"extract"} for dag_id in DIFFERENTIALS}}
 
 
 def _dagbag():
@@ -63,7 +63,7 @@ def test_every_dag_in_the_dagbag_follows_the_policy() -> None:
 
 
 PUBLISHING_TASKS = {"crm_full_sync": "sync_object", "crm_record_sync": "sync_records", "crm_reconcile": "reconcile",
-                    "crm_writeback": "finalize", **{dag_id: "finalize" for dag_id in DIFFERENTIALS}}
+                    "crm_writeback": "finalize", **{dag_id: "publish" for dag_id in DIFFERENTIALS}}
 
 
 def test_publishing_tasks_emit_assets_of_their_tables_and_the_sync_log() -> None:
@@ -72,7 +72,7 @@ def test_publishing_tasks_emit_assets_of_their_tables_and_the_sync_log() -> None
         outlets = {asset.uri for asset in bag.dags[dag_id].task_dict[task_id].outlets}
         assert "crm-sync://warehouse/sync_runs" in outlets, dag_id
         assert any(uri.startswith("crm-sync://marketing/") for uri in outlets), dag_id
-    contact = {a.uri for a in bag.dags["crm_differential_contact"].task_dict["finalize"].outlets}
+    contact = {a.uri for a in bag.dags["crm_differential_contact"].task_dict["publish"].outlets}
     assert contact == {"crm-sync://marketing/people", "crm-sync://warehouse/sync_runs"}
 
 
@@ -111,9 +111,13 @@ def test_every_differential_dag_follows_the_policy() -> None:
         assert dag.doc_md and "crm_sync" in dag.tags
         assert dag.schedule == timedelta(hours=1)  # hourly by default
         tasks = {t.task_id: t for t in dag.tasks}
-        assert list(tasks) == ["extract", "prepare", "validate", "load", "finalize"]
+        # Two task processes per run: Airflow's fixed cost is per task (docs/decisions.md).
+        assert list(tasks) == ["extract", "publish"]
         assert tasks["extract"].pool == "salesforce_api" and tasks["extract"].retries >= 1
-        assert tasks["finalize"].upstream_task_ids == {"load"}
+        assert tasks["extract"].upstream_task_ids == set()
+        assert tasks["publish"].upstream_task_ids == {"extract"} and tasks["publish"].retries >= 1
+        assert tasks["publish"].pool != "salesforce_api"  # no Salesforce call: no pool slot held
+        assert {a.uri for a in tasks["extract"].outlets} == set()  # only publish emits the Assets
 
 
 def test_interval_setting_changes_the_schedule(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -206,7 +206,7 @@ def test_a_failing_task_and_an_in_task_alert_reach_the_smtp_server(
     assert "The Widget__c batch was rejected by validation: 31% of the batch failed row checks" in body
     assert "Task load of DAG crm_differential_widget__c failed" in body
     assert f"Run:    {dag_run.run_id}" in body
-    assert "clear the validate task" in body
+    assert "clear the failed task (a differential's publish)" in body
 
 
 def test_send_alert_outside_a_task_names_object_and_run(smtp_sink: SmtpSink) -> None:
@@ -219,7 +219,7 @@ def test_send_alert_outside_a_task_names_object_and_run(smtp_sink: SmtpSink) -> 
     body = _text_of(message)
     assert "The Contact batch was rejected by validation: 31% of the batch failed row checks" in body
     assert "Run:    scheduled__2026-12-01T09:00:00+00:00" in body
-    assert "clear the validate task" in body
+    assert "clear the failed task (a differential's publish)" in body
 
 
 def test_a_broken_notifier_logs_an_error_and_does_not_raise(

@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ["full_sync_1m", "differential_5k", "writeback_100k", "airflow_differentials", "airflow_full_sync"]
 AIRFLOW_PHASES = {"scheduling", "queueing", "process_start", "dag_parse", "work", "xcom_and_exit"}
-DIFFERENTIAL_TASKS = {"prepare", "extract", "validate", "load", "finalize"}
+DIFFERENTIAL_TASKS = {"extract", "publish"}
 CONTRACT = {  # DESIGN.md §3
     "scenario": str, "records": int, "seconds": (int, float), "records_per_s": (int, float),
     "peak_rss_mb": (int, float), "api_calls": int, "floor_seconds": (int, float), "ratio_to_floor": (int, float),
