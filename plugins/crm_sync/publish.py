@@ -46,7 +46,7 @@ def publish(ctx: RunContext, run_id: int) -> SyncRun:
             return run
         if reached is not run.status:
             log.info("run %d: resuming from %s (it stopped with: %s)", run_id, reached.value, run.error)
-            runs.update_run(wh, run_id, status=reached)
+            runs.update_run(wh, run_id, status=reached, error=None)
             wh.commit()
     if reached not in (RunStatus.VALIDATED, RunStatus.LOADED):
         validate(ctx, run_id)

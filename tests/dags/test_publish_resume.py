@@ -46,7 +46,7 @@ def _watermarks(sync_stack, object_name: str) -> list[dict[str, Any]]:
 def _assert_published_once(sync_stack, run_id: int, object_name: str, table: str) -> dict[str, Any]:
     """The run succeeded, its watermark is the window's end; publishing it again changes nothing."""
     done = _run(sync_stack, run_id)
-    assert done["status"] == "succeeded", done
+    assert done["status"] == "succeeded" and done["error"] is None, done  # the failed attempt's error is cleared
     watermarks = _watermarks(sync_stack, object_name)
     assert [(w["watermark"], w["run_id"]) for w in watermarks] == [(done["window_end"], run_id)]
     rows = sync_stack.marketing(f"SELECT count(*) AS n, max(updated_at) AS last FROM {table}")  # noqa: S608
