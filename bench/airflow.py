@@ -57,7 +57,7 @@ class AirflowStack:
         self._token = ""
 
     def start(self, dag_ids: list[str]) -> None:
-        """Migrate the metadata database, start the services, wait for the DAGs, unpause them."""
+        """Migrate the metadata database, start the services, wait for the DAGs and a running scheduler, unpause."""
         self.say("bench: airflow: migrating the metadata database, starting api-server, dag-processor, scheduler")
         migrate_metadata_db(self.env)
         ensure_salesforce_pool(self.env)
@@ -69,6 +69,11 @@ class AirflowStack:
         self._wait("the DAGs parsed", lambda: len(self.metadata(
             "SELECT dag_id FROM dag WHERE dag_id = ANY(%s) AND is_stale IS NOT TRUE", dag_ids)) == len(dag_ids),
             PARSE_TIMEOUT)
+        # An hourly run meets a scheduler that is up: wait for its first heartbeat after the
+        # start (its start-up, the preload of Great Expectations included, is over by then).
+        self._wait("the scheduler running", lambda: self.metadata(
+            "SELECT 1 FROM job WHERE job_type = 'SchedulerJob' AND state = 'running'"
+            " AND latest_heartbeat > start_date + interval '1 second'"), PARSE_TIMEOUT)
         self._token = self._login()
         for dag_id in dag_ids:
             self.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
