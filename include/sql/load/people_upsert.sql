@@ -3,6 +3,10 @@
 -- The record's version ({vercol}) is stored with it; a row whose values stay as they are but
 -- whose version moves on is rewritten for the version alone and counts as unchanged:
 -- `updated_at` moves only with a value (placeholder changed), and the outcome is read from it.
+-- An archived person brought back by this record drops the other object's link: archived
+-- people keep only the Id of the record that archived them (deleted, merged away, gone or out
+-- of the filter), which must not come back to life with the person. That record, if it
+-- returns, links itself again by email through its own load.
 WITH upserted_rows AS (
     INSERT INTO people AS p ({idcol}, sf_object, {vercol}, {insert_cols})
     SELECT i.sf_id, {object}, i.system_modstamp, {select_cols}
@@ -13,6 +17,7 @@ WITH upserted_rows AS (
      ORDER BY i.email
     ON CONFLICT (email) DO UPDATE
        SET {idcol} = EXCLUDED.{idcol},
+           {othercol} = CASE WHEN p.archived_at IS NULL THEN p.{othercol} END,
            sf_object = CASE WHEN {owns} THEN EXCLUDED.sf_object ELSE p.sf_object END,
            {set_list},
            {vercol} = EXCLUDED.{vercol},
