@@ -80,3 +80,29 @@ def test_a_merged_lead_is_archived_merged_without_carrying_over_a_higher_master_
     assert rows[master_id]["lead_score"] == 90 and rows[master_id]["archive_reason"] is None
     # Nothing to carry: the master's higher score stays, and nothing is queued for Salesforce.
     assert synced.marketing("SELECT count(*) AS n FROM crm_outbox") == [{"n": 0}]
+
+
+def test_a_person_merged_away_then_brought_back_by_a_lead_forgets_its_master(synced, assert_balanced) -> None:  # noqa: F811
+    stamp = int(time.time() * 1000)
+    email = f"merged.back.{stamp}@example.org"
+    master_id = synced.admin.insert("Contact", {"LastName": "Master", "Email": f"keeper.{stamp}@example.org"})
+    loser_id = synced.admin.insert("Contact", {"LastName": "Loser", "Email": email})
+    time.sleep(0.05)
+    run_differentials(synced)
+    synced.admin.merge("Contact", master_id, [loser_id])
+    time.sleep(0.05)
+    run_differentials(synced)
+    assert synced.marketing("SELECT archive_reason, merged_into_sf_id FROM people WHERE email = %s", email) == [
+        {"archive_reason": "merged", "merged_into_sf_id": master_id}]
+
+    # A Lead with the merged-away email brings the person back: a live person of its own,
+    # neither linked to the merged-away Contact nor pointing at its master.
+    lead_id = synced.admin.insert("Lead", {"LastName": "Back", "Company": "B", "Email": email})
+    time.sleep(0.05)
+    assert_balanced(run_differentials(synced)["Lead"])
+    assert synced.marketing(
+        "SELECT lead_sf_id, contact_sf_id, archived_at, archive_reason, merged_into_sf_id FROM people"
+        " WHERE email = %s", email) == [{"lead_sf_id": lead_id, "contact_sf_id": None, "archived_at": None,
+                                         "archive_reason": None, "merged_into_sf_id": None}]
+    for object_name, again in run_differentials(synced).items():
+        assert (again["created"], again["updated"], again["archived"]) == (0, 0, 0), (object_name, again)

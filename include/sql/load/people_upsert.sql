@@ -6,7 +6,8 @@
 -- An archived person brought back by this record drops the other object's link: archived
 -- people keep only the Id of the record that archived them (deleted, merged away, gone or out
 -- of the filter), which must not come back to life with the person. That record, if it
--- returns, links itself again by email through its own load.
+-- returns, links itself again by email through its own load. Nor does the master's Id of a
+-- person archived as merged stay on it.
 WITH upserted_rows AS (
     INSERT INTO people AS p ({idcol}, sf_object, {vercol}, {insert_cols})
     SELECT i.sf_id, {object}, i.system_modstamp, {select_cols}
@@ -23,6 +24,7 @@ WITH upserted_rows AS (
            {vercol} = EXCLUDED.{vercol},
            archived_at = NULL,
            archive_reason = NULL,
+           merged_into_sf_id = NULL,
            updated_at = CASE WHEN {changed} THEN now() ELSE p.updated_at END
      WHERE {changed} OR p.{vercol} IS DISTINCT FROM EXCLUDED.{vercol}
  RETURNING p.{idcol} AS sf_id, (xmax = 0) AS inserted, p.updated_at = now() AS changed
