@@ -56,11 +56,13 @@ def record_picklists(wh: psycopg.Connection, run_id: int | None, object_name: st
         "SELECT field, value, label, active FROM crm_mapping.picklist_values WHERE object = %s", (object_name,))}
     changes = changes_between(before, now) if before else {}
     if now != before:
-        wh.execute("DELETE FROM crm_mapping.picklist_values WHERE object = %s", (object_name,))
         keys = list(now)
         wh.execute(read_sql("reference/picklist_values.sql"), {
             "object": object_name, "fields": [k[0] for k in keys], "values": [k[1] for k in keys],
             "labels": [now[k][0] for k in keys], "active": [now[k][1] for k in keys]})
+        wh.execute("DELETE FROM crm_mapping.picklist_values p WHERE p.object = %s AND (p.field, p.value) NOT IN"
+                   " (SELECT * FROM unnest(%s::text[], %s::text[]))",
+                   (object_name, [k[0] for k in keys], [k[1] for k in keys]))
     if changes and run_id is not None:
         runs.update_run(wh, run_id, report={"picklist_changes": changes})
         log.warning("%s picklist values changed since the last run: %s", object_name, changes)

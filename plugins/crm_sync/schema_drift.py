@@ -38,9 +38,11 @@ def record_drift(wh: psycopg.Connection, run_id: int, mapping: ObjectMapping,
             "changed": {name: [before[name], kind] for name, kind in sorted(now.items())
                         if name in before and before[name] != kind and name.lower() in mapped},
         }.items() if v}
-    wh.execute("DELETE FROM crm_sync.object_fields WHERE object = %s", (mapping.object,))
-    wh.execute(read_sql("extract/save_fields.sql"),
-               {"object": mapping.object, "fields": list(now), "types": list(now.values())})
+    if now != before:  # an unchanged describe writes nothing (and waits for no other run)
+        wh.execute(read_sql("extract/save_fields.sql"),
+                   {"object": mapping.object, "fields": list(now), "types": list(now.values())})
+        wh.execute("DELETE FROM crm_sync.object_fields WHERE object = %s AND field <> ALL(%s)",
+                   (mapping.object, list(now)))
     if drift:
         runs.update_run(wh, run_id, report={"schema_drift": drift})
         log.warning("%s schema drift since the last run: %s", mapping.object, drift)
