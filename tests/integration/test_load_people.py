@@ -236,3 +236,22 @@ def test_an_email_stored_in_another_case_is_the_same_person(loader: Loader) -> N
     people = loader.people()
     assert list(people) == ["mixed.case@example.com"]
     assert people["mixed.case@example.com"]["contact_sf_id"] == "003000000000091AAA"
+
+
+def test_a_stored_email_in_another_form_takes_the_normalised_one_the_oldest_person_first(loader: Loader) -> None:
+    # People the marketing side wrote itself, before any sync: two forms of one email, and
+    # one form whose normalised email another person already has.
+    loader.mk.execute("INSERT INTO people (email, first_name) VALUES ('  Ann@Example.COM', 'first'),"
+                      " ('ANN@example.com ', 'second'), ('Bob@Example.com', 'other'), ('bob@example.com', 'taken')")
+    loader.mk.commit()
+    result = loader.run("Contact", [contact("003000000000002AAA", "ann@example.com"),
+                                    contact("003000000000003AAA", "bob@example.com")])
+    people = loader.people()
+    assert people["ann@example.com"]["first_name"] == "Ann" and people["ann@example.com"]["contact_sf_id"] \
+        == "003000000000002AAA"
+    assert {p["email"] for p in people.values() if p["contact_sf_id"] is None} == {"ANN@example.com ",
+                                                                                 "Bob@Example.com"}
+    assert people["bob@example.com"]["contact_sf_id"] == "003000000000003AAA"
+    first = loader.mk.execute("SELECT min(id) FROM people WHERE email IN ('ann@example.com', 'ANN@example.com ')")
+    assert first.fetchone()[0] == people["ann@example.com"]["id"]  # the oldest of the two forms took it
+    assert result.counts == {"updated": 2}

@@ -2,14 +2,22 @@
 -- incoming key is normalised by the transform; stored keys are compared in the same form
 -- (placeholders stored_key, stored_key_r: the normalised stored key of rows t and r). A key belongs to one record: a collision is a skip, never an overwrite.
 
--- A stored key not yet in normalised form takes it (unless another row has that form).
+-- A stored key not yet in normalised form takes it (unless another row has that form); of
+-- several stored forms of one key, the oldest row's. Set-based, as in people_keys.sql: the
+-- unnormalised rows are found once (partial index of marketing migration 0004), not looked
+-- up per incoming row.
+WITH unnormalised AS (
+    SELECT {stored_key_r} AS mk, min(r.id) AS id
+      FROM {target} r
+     WHERE r.{mk} <> {stored_key_r}
+     GROUP BY 1
+)
 UPDATE {target} t
    SET {mk} = i.{mk}, updated_at = now()
-  FROM incoming i
- WHERE i.{mk} IS NOT NULL AND NOT i.is_deleted AND i.skip_reason IS NULL
-   AND t.{mk} <> {stored_key} AND {stored_key} = i.{mk}
-   AND NOT EXISTS (SELECT 1 FROM {target} u WHERE u.{mk} = i.{mk})
-   AND t.id = (SELECT min(r.id) FROM {target} r WHERE r.{mk} <> {stored_key_r} AND {stored_key_r} = i.{mk});
+  FROM unnormalised n
+  JOIN incoming i ON i.{mk} = n.mk
+ WHERE t.id = n.id AND NOT i.is_deleted AND i.skip_reason IS NULL
+   AND NOT EXISTS (SELECT 1 FROM {target} u WHERE u.{mk} = i.{mk});
 
 -- The key is held by another record's active row, which keeps it (unless that record lets
 -- go of the key in this same batch: another key, or deleted), or by a marketing row without a
