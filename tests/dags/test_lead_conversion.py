@@ -16,7 +16,8 @@ def _person(stack, email: str) -> list[dict]:
                            " FROM people WHERE email = %s", email)
 
 
-def _run(stack, object_name: str) -> dict:
+def run_object(stack, object_name: str) -> dict:
+    """Run the object's differential DAG (it must succeed); returns its sync log row."""
     assert stack.run_dag(f"crm_differential_{object_name.lower()}").state == DagRunState.SUCCESS
     return stack.last_run(object_name)
 
@@ -26,7 +27,7 @@ def test_a_lead_converted_into_a_contact_deleted_before_the_lead_loads_is_not_ha
     email = f"convert.gone.{int(time.time() * 1000)}@example.org"
     lead_id = synced.admin.insert("Lead", {"LastName": "Gone", "Company": "G", "Email": email})
     time.sleep(0.05)
-    _run(synced, "Lead")
+    run_object(synced, "Lead")
     assert _person(synced, email) == [{"lead_sf_id": lead_id, "contact_sf_id": None, "archived": False,
                                        "archive_reason": None}]
 
@@ -35,8 +36,8 @@ def test_a_lead_converted_into_a_contact_deleted_before_the_lead_loads_is_not_ha
     contact_id = synced.admin.convert_lead(lead_id)["contactId"]
     synced.admin.delete("Contact", contact_id)
     time.sleep(0.05)
-    assert_balanced(_run(synced, "Contact"))
-    assert_balanced(_run(synced, "Lead"))
+    assert_balanced(run_object(synced, "Contact"))
+    assert_balanced(run_object(synced, "Lead"))
     person = _person(synced, email)
     assert [(p["contact_sf_id"], p["archived"]) for p in person] == [(None, True)], person
     assert person[0]["archive_reason"] == "Lead converted into a Contact since deleted in Salesforce"
@@ -44,12 +45,12 @@ def test_a_lead_converted_into_a_contact_deleted_before_the_lead_loads_is_not_ha
     # The Contact comes back from the recycle bin: its person comes back with it.
     synced.admin.undelete("Contact", contact_id)
     time.sleep(0.05)
-    assert_balanced(_run(synced, "Contact"))
+    assert_balanced(run_object(synced, "Contact"))
     assert [(p["contact_sf_id"], p["archived"]) for p in _person(synced, email)] == [(contact_id, False)]
 
     # Run again: nothing changes.
     for object_name in ("Contact", "Lead"):
-        again = _run(synced, object_name)
+        again = run_object(synced, object_name)
         assert (again["created"], again["updated"], again["archived"]) == (0, 0, 0), (object_name, again)
 
 
@@ -59,8 +60,8 @@ def test_a_lead_converted_into_a_new_contact_leaves_a_person_that_has_another_co
     lead_id = synced.admin.insert("Lead", {"LastName": "Twice", "Company": "T", "Email": email})
     contact_id = synced.admin.insert("Contact", {"LastName": "Twice", "Email": email})
     time.sleep(0.05)
-    _run(synced, "Contact")
-    _run(synced, "Lead")
+    run_object(synced, "Contact")
+    run_object(synced, "Lead")
     assert [(p["lead_sf_id"], p["contact_sf_id"]) for p in _person(synced, email)] == [(lead_id, contact_id)]
 
     # Converted into a new Contact (a second one with the same email, which the person's
@@ -68,10 +69,10 @@ def test_a_lead_converted_into_a_new_contact_leaves_a_person_that_has_another_co
     new_contact = synced.admin.convert_lead(lead_id)["contactId"]
     assert new_contact != contact_id
     time.sleep(0.05)
-    assert_balanced(_run(synced, "Contact"))
-    assert_balanced(_run(synced, "Lead"))
+    assert_balanced(run_object(synced, "Contact"))
+    assert_balanced(run_object(synced, "Lead"))
     assert [(p["lead_sf_id"], p["contact_sf_id"], p["archived"]) for p in _person(synced, email)] == [
         (None, contact_id, False)]
     for object_name in ("Contact", "Lead"):
-        again = _run(synced, object_name)
+        again = run_object(synced, object_name)
         assert (again["created"], again["updated"], again["archived"]) == (0, 0, 0), (object_name, again)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from airflow.utils.state import DagRunState
 
+from tests.dags.test_lead_conversion import run_object
 from tests.dags.test_writeback import synced  # noqa: F401  (a fixture)
 
 LINK = {"Contact": "contact_sf_id", "Lead": "lead_sf_id"}
@@ -24,15 +24,10 @@ def _person(stack, email: str) -> list[dict]:
                            " FROM people WHERE email = %s", email)
 
 
-def _run(stack, object_name: str) -> dict:
-    assert stack.run_dag(f"crm_differential_{object_name.lower()}").state == DagRunState.SUCCESS
-    return stack.last_run(object_name)
-
-
 def _changed(stack, object_name: str, admin_call, *args) -> dict:
     admin_call(*args)
     time.sleep(0.05)
-    return _run(stack, object_name)
+    return run_object(stack, object_name)
 
 
 @pytest.mark.parametrize("revived_by", ["Lead", "Contact"])
@@ -43,8 +38,8 @@ def test_a_person_brought_back_by_one_record_drops_the_link_of_the_deleted_other
     ids = {"Contact": synced.admin.insert("Contact", {"LastName": "Back", "Email": email}),
            "Lead": synced.admin.insert("Lead", {"LastName": "Back", "Company": "B", "Email": email})}
     time.sleep(0.05)
-    _run(synced, "Contact")
-    _run(synced, "Lead")
+    run_object(synced, "Contact")
+    run_object(synced, "Lead")
     assert _person(synced, email) == [{"lead_sf_id": ids["Lead"], "contact_sf_id": ids["Contact"],
                                        "archived": False}]
 
@@ -64,6 +59,6 @@ def test_a_person_brought_back_by_one_record_drops_the_link_of_the_deleted_other
 
     # Run again: nothing changes.
     for object_name in ("Contact", "Lead"):
-        again = _run(synced, object_name)
+        again = run_object(synced, object_name)
         assert (again["created"], again["updated"], again["archived"]) == (0, 0, 0), (object_name, again)
     assert _person(synced, email) == [{LINK[revived_by]: ids[revived_by], LINK[dead]: None, "archived": False}]
