@@ -40,3 +40,19 @@ def connect(conn_id_or_dsn: str, *, autocommit: bool = False) -> psycopg.Connect
     """Open a psycopg connection from an Airflow connection id or a `postgresql://` DSN."""
     dsn = conn_id_or_dsn if "://" in conn_id_or_dsn else conninfo(conn_id_or_dsn)
     return psycopg.connect(dsn, autocommit=autocommit, application_name="crm_sync")
+
+
+# Runs at least this big refresh the statistics of the tables they grew.
+ANALYZE_AFTER_ROWS = 10_000
+
+
+def analyze_after(conn: psycopg.Connection, rows: int, tables: tuple[str, ...]) -> None:
+    """ANALYZE the tables when a run wrote `rows` (≥ ANALYZE_AFTER_ROWS) into them.
+
+    Until autovacuum gets to a table, its statistics know nothing of the rows just written:
+    a run's anti-joins against them are planned as if the run had none of them, and a
+    nested loop over 250,000 staged rows then scans the run's rows once per row.
+    """
+    if rows >= ANALYZE_AFTER_ROWS:
+        for table in tables:
+            conn.execute(f"ANALYZE {table}")

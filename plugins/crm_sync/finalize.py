@@ -16,14 +16,14 @@ from datetime import UTC, datetime
 
 from crm_sync import reevaluate, runs
 from crm_sync.context import RunContext
+from crm_sync.db import analyze_after
 from crm_sync.runs import RunStatus, SyncRun
 from crm_sync.sqlfiles import read_sql
 from crm_sync.summary import format_summary
 
 log = logging.getLogger(__name__)
 
-# Runs at least this big refresh the statistics of the bookkeeping tables they grew.
-_ANALYZE_AFTER_ROWS = 10_000
+# The bookkeeping tables a run grows (their statistics are refreshed after a big run).
 _BOOKKEEPING_TABLES = ("crm_sync.skipped", "crm_quarantine.records", "crm_sync.synced_records")
 
 
@@ -60,11 +60,7 @@ def finalize(ctx: RunContext, run_id: int) -> SyncRun:
                                 {"days": ctx.settings.event_retention_days}).rowcount
             if pruned:
                 log.info("pruned %d record event(s) older than %d days", pruned, ctx.settings.event_retention_days)
-            if run.extracted >= _ANALYZE_AFTER_ROWS:
-                # A big run grows the bookkeeping tables by as much; until autovacuum gets to
-                # them, the next runs' anti-joins against them would be planned as if empty.
-                for table in _BOOKKEEPING_TABLES:
-                    wh.execute(f"ANALYZE {table}")
+            analyze_after(wh, run.extracted, _BOOKKEEPING_TABLES)
             runs.update_run(wh, run_id, status=RunStatus.DRY_RUN if run.dry_run else RunStatus.SUCCEEDED,
                             watermark_after=run.window_end if run.moves_watermark else run.watermark_before,
                             finished_at=datetime.now(UTC))

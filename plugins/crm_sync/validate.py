@@ -19,6 +19,7 @@ from psycopg import sql
 
 from crm_sync import alerts, runs
 from crm_sync.context import RunContext
+from crm_sync.db import analyze_after
 from crm_sync.mapping.model import ColumnType, ObjectMapping
 from crm_sync.runs import RunStatus
 from crm_sync.sqlfiles import read_sql, template
@@ -42,23 +43,25 @@ def classify(wh: psycopg.Connection, run_id: int, mapping: ObjectMapping) -> Non
                    {"run_id": run_id})
 
 
-def quarantine_rows(wh: psycopg.Connection, run_id: int, object_name: str, failures: dict[int, list[str]], *,
-                    dry_run: bool = False) -> None:
-    """Record the run's rejected rows (`failures`: row id → reasons) and quarantine them.
-
-    The run's earlier verdicts (a retried validation) are replaced. Each record goes to
-    quarantine once per set of reasons: an open row for the same record and reasons is
-    refreshed, not doubled. A dry run keeps only its verdicts (purged with its staging).
-    """
-    wh.execute("DELETE FROM crm_staging.rejected WHERE run_id = %s", (run_id,))
+def reject_rows(wh: psycopg.Connection, run_id: int, failures: dict[int, list[str]]) -> None:
+    """Record rows of the run that failed validation (`failures`: row id → reasons), the run's verdicts."""
     row_ids = list(failures)
-    wh.execute(read_sql("validate/rejected.sql"), {
-        "run_id": run_id, "row_ids": row_ids, "reasons": ["\n".join(failures[row_id]) for row_id in row_ids]})
+    if row_ids:
+        wh.execute(read_sql("validate/rejected.sql"), {
+            "run_id": run_id, "row_ids": row_ids, "reasons": ["\n".join(failures[row_id]) for row_id in row_ids]})
+
+
+def quarantine_rejected(wh: psycopg.Connection, run_id: int, object_name: str, *, dry_run: bool = False) -> None:
+    """Quarantine the run's rejected rows (`reject_rows`), once per record and set of reasons.
+
+    An open row for the same record and reasons is refreshed, not doubled; a retried
+    validation's open rows that it no longer rejects go. A dry run keeps only its verdicts
+    (purged with its staging).
+    """
     if dry_run:
         return
     wh.execute(read_sql("validate/unquarantine_retried.sql"), {"run_id": run_id})
-    if failures:
-        wh.execute(read_sql("validate/quarantine.sql"), {"run_id": run_id, "object": object_name})
+    wh.execute(read_sql("validate/quarantine.sql"), {"run_id": run_id, "object": object_name})
 
 
 def reference_columns(wh: psycopg.Connection, mapping: ObjectMapping) -> list[str]:
@@ -99,14 +102,20 @@ def validate(ctx: RunContext, run_id: int) -> dict[str, int]:
         with runs.step(wh, run_id, "validate"):
             classify(wh, run_id, mapping)
             wh.commit()
+            # A retried validation replaces the run's earlier verdicts; the failing rows are
+            # written slice by slice as GX names them (never all held at once).
+            wh.execute("DELETE FROM crm_staging.rejected WHERE run_id = %s", (run_id,))
             outcome = validate_batch(
                 mapping, ctx.mappings.value_maps, connection_string=ctx.warehouse_url(),
                 query=validation_query(mapping, run_id),
                 skip_null_match_key=mapping.on_missing_match_key == "skip",
                 reference_columns=reference_columns(wh, mapping),
+                on_row_failures=lambda failures: reject_rows(wh, run_id, failures),
             )
-            quarantine_rows(wh, run_id, mapping.object, outcome.row_failures, dry_run=run.dry_run)
-            quarantined = len(outcome.row_failures)
+            quarantine_rejected(wh, run_id, mapping.object, dry_run=run.dry_run)
+            # The load's query leaves the rows skipped and rejected here out, by anti-joins.
+            analyze_after(wh, outcome.evaluated, ("crm_sync.skipped", "crm_staging.rejected"))
+            quarantined = outcome.failing_rows
             runs.update_run(wh, run_id, quarantined=quarantined, valid=outcome.evaluated - quarantined,
                             status=RunStatus.VALIDATED)
             threshold = mapping.quarantine_threshold if mapping.quarantine_threshold is not None \

@@ -4,13 +4,15 @@ duplicates, deletes and undeletes, email changes, true_wins, update_only, idempo
 from __future__ import annotations
 
 import itertools
+from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
-from crm_sync.load import LoadResult, load_run
+from crm_sync.load import load_run
 from crm_sync.mapping import load_mappings
 from crm_sync.normalize import from_rest
 from crm_sync.paths import INCLUDE_DIR
@@ -40,6 +42,14 @@ def lead(sf_id: str, email: str | None, **fields: Any) -> dict[str, Any]:
     return base | fields
 
 
+@dataclass
+class Loaded:
+    """A load's outcome counts, and the rows it skipped (row id, Id, reason) as the warehouse got them."""
+
+    counts: Counter[str]
+    skipped: list[tuple[int, str, str]]
+
+
 class Loader:
     """Stage records as one run and load them, like the pipeline's load step."""
 
@@ -52,7 +62,7 @@ class Loader:
             ensure_target_table(self.mk, MAPPINGS.get(name))
         self.mk.commit()
 
-    def run(self, object_name: str, records: list[dict[str, Any]], **overrides: Any) -> LoadResult:
+    def run(self, object_name: str, records: list[dict[str, Any]], **overrides: Any) -> Loaded:
         mapping = MAPPINGS.get(object_name).model_copy(update=overrides)
         run_id = start_run(self.wh, object_name=object_name, kind="record", dag_run_id=None,
                            window_start=None, window_end=None, watermark_before=None)
@@ -60,7 +70,11 @@ class Loader:
         self.wh.commit()
         shared = (frozenset(f.target for f in MAPPINGS.get(mapping.person_link.other_object).loaded_fields)
                   if mapping.is_people else None)
-        return load_run(self.wh, self.mk, mapping, run_id, shared=shared)
+        counts = load_run(self.wh, self.mk, mapping, run_id, shared=shared).counts
+        skipped = [(int(row_id), sf_id, reason) for row_id, sf_id, reason in self.wh.execute(
+            "SELECT row_id, sf_id, skip_reason FROM load_outcomes WHERE outcome = 'skipped' ORDER BY row_id")]
+        self.wh.commit()
+        return Loaded(counts, skipped)
 
     def people(self) -> dict[str, dict[str, Any]]:
         with self.mk.cursor(row_factory=psycopg.rows.dict_row) as cur:

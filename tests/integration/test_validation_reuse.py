@@ -71,8 +71,8 @@ def test_an_empty_batch_gets_gx_verdict_without_a_gx_run(url: str, mappings: Map
         suite = build_suite(mapping, mappings.value_maps, skip_null_match_key=True)
         with runner.materialized(url, query) as batch, quiet_gx_logs():
             assert batch.rows == 0
-            ran = runner._collect(runner._run_suite(suite, connection_string=url, batch=batch, asset_name="empty"),
-                                  expectations_run=len(suite.expectations), rows=batch.rows)
+            [results] = runner._run_suite(suite, connection_string=url, batch=batch, asset_name="empty")
+            ran = runner._collect(results, expectations_run=len(suite.expectations), rows=batch.rows)
         assert runner._vacuous_on_empty(suite), mapping.object
         assert (ran.evaluated, ran.row_failures, ran.batch_failures) == (0, {}, []), mapping.object
     caplog.clear()  # only the validation below counts (the loop above ran GX on purpose)

@@ -151,6 +151,25 @@ def test_failing_rows_are_named_with_their_reasons(warehouse: str, mappings: Map
         build_suite(contact, mappings.value_maps, skip_null_match_key=False).expectations)
 
 
+def test_a_batch_named_in_slices_hands_over_each_failing_row_once(warehouse: str, mappings: MappingSet) -> None:
+    """Above the slice size the failing rows come slice by slice, and are the same rows and reasons."""
+    contact = mappings.get("Contact")
+    batch, ids = _stage(warehouse, CONTACT_ROWS)
+    handed: list[dict[int, list[str]]] = []
+    outcome = validate_batch(contact, mappings.value_maps, connection_string=_gx_url(warehouse),
+                             query=_query(contact, batch), skip_null_match_key=False,
+                             on_row_failures=handed.append, slice_rows=4)
+    assert len(handed) == -(-len(CONTACT_ROWS) // 4)
+    assert [row_id for part in handed for row_id in part] == sorted({row_id for part in handed for row_id in part})
+    assert {row_id: reasons for part in handed for row_id, reasons in part.items()} == {
+        ids[label]: reasons for label, reasons in CONTACT_FAILURES.items()}
+    assert (outcome.row_failures, outcome.failing_rows, outcome.evaluated) == ({}, len(CONTACT_FAILURES),
+                                                                              len(CONTACT_ROWS))
+    assert outcome.batch_failures == []
+    with psycopg.connect(warehouse) as conn:  # the slices' views went with the batch table
+        assert conn.execute("SELECT count(*) FROM pg_class WHERE relname LIKE 'crm_gx_batch_%'").fetchone() == (0,)
+
+
 def test_records_without_match_key_are_not_failures_when_skipped(warehouse: str, mappings: MappingSet) -> None:
     batch, ids = _stage(warehouse, CONTACT_ROWS)
     outcome = _validate(warehouse, mappings.get("Contact"), mappings, batch, skip=True)

@@ -12,7 +12,10 @@ only the expectations that need their failing rows named (those that failed or c
 run, and row-level ones with ``mostly`` below 1). COMPLETE alone costs two more scans of
 the batch per expectation (its unexpected values, then its unexpected index list), each
 evaluating the expectation's condition, usually a regular expression, on every row; on a
-clean batch the second pass does not run at all.
+clean batch the second pass does not run at all. On a batch of more than
+``NAMING_SLICE_ROWS`` rows the second pass runs slice by slice (row id ranges of the table,
+as views), and each slice's failing rows go to the caller before the next slice is named:
+the worker holds one slice's failing rows, not the batch's (at 5M records, 125,000).
 
 GX keeps process-wide state (the current project, its loggers), so validations in one
 process run one at a time; Airflow runs each task in its own process. The context and the
@@ -29,7 +32,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -60,6 +63,8 @@ _MAX_ERROR_CHARS = 300
 # What SQLAlchemy's text() takes for a bind parameter (TextClause._bind_params_regex).
 _BIND_PARAMETER = re.compile(r"(?<![:\w\\]):(\w+)(?![:\w])")
 _RUN_LOCK = threading.Lock()
+#: The failing rows of a batch bigger than this are named one slice of this many rows at a time.
+NAMING_SLICE_ROWS = 1_000_000
 _DATASOURCES: dict[str, tuple[Any, Any]] = {}
 
 
@@ -70,7 +75,9 @@ class ValidationOutcome:
     Attributes:
         evaluated: Rows in the batch.
         row_failures: ``row_id`` → reasons (sorted, de-duplicated) for rows failing
-            row-level expectations; these rows go to quarantine.
+            row-level expectations; these rows go to quarantine. Empty when the caller took
+            them slice by slice (``on_row_failures``).
+        failing_rows: Rows failing row-level expectations (however they were handed over).
         batch_failures: Reasons of failed batch-level expectations, and of expectations
             that could not be evaluated; any of them fails the batch.
         expectations_run: Expectations in the suite.
@@ -80,6 +87,7 @@ class ValidationOutcome:
     row_failures: dict[int, list[str]] = field(default_factory=dict)
     batch_failures: list[str] = field(default_factory=list)
     expectations_run: int = 0
+    failing_rows: int = 0
 
     @property
     def success(self) -> bool:
@@ -231,43 +239,99 @@ def _datasource(connection_string: str) -> Any:
     return cached[1]
 
 
-def _run_suite(suite: ExpectationSuite, *, connection_string: str, batch: Materialized,
-               asset_name: str) -> list[ExpectationValidationResult]:
-    """Run the suite on the batch in two passes; return the results.
+@contextmanager
+def _slices(connection_string: str, batch: Materialized, slice_rows: int) -> Iterator[list[tuple[str | None, str] | None]]:
+    """The parts the failing rows are named in: the whole batch, or views over row id ranges.
+
+    A batch table of more than ``slice_rows`` rows gets an index on its row id and one view
+    per range of about ``slice_rows`` rows; ``None`` stands for the whole batch. The views
+    are dropped afterwards (before the table is).
+    """
+    if batch.table is None or batch.rows is None or batch.rows <= slice_rows:
+        yield [None]
+        return
+    import psycopg
+    from psycopg import sql
+
+    schema, name = batch.table
+    table = sql.Identifier(schema, name) if schema else sql.Identifier(name)
+    dsn = re.sub(r"^postgresql\+\w+://", "postgresql://", connection_string)
+    views: list[tuple[str | None, str]] = []
+    with psycopg.connect(dsn, autocommit=True, application_name="crm_sync") as conn:
+        try:
+            conn.execute(sql.SQL("CREATE INDEX ON {} ({})").format(table, sql.Identifier(ROW_ID_COLUMN)))
+            low, high = conn.execute(sql.SQL("SELECT min({c}), max({c}) FROM {t}").format(
+                c=sql.Identifier(ROW_ID_COLUMN), t=table)).fetchone() or (0, 0)
+            count = -(-batch.rows // slice_rows)
+            width = -(-(int(high) - int(low) + 1) // count)
+            for number in range(count):
+                view = (schema, f"{name}_s{number}")
+                conn.execute(sql.SQL("CREATE VIEW {v} AS SELECT * FROM {t} WHERE {c} >= {a} AND {c} < {b}").format(
+                    v=sql.Identifier(*[part for part in view if part]), t=table, c=sql.Identifier(ROW_ID_COLUMN),
+                    a=sql.Literal(int(low) + number * width), b=sql.Literal(int(low) + (number + 1) * width)))
+                views.append(view)
+            log.info("naming the failing rows of %d rows in %d slices", batch.rows, count)
+            yield list(views)
+        finally:
+            for view in views:
+                conn.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(*[part for part in view if part])))
+
+
+def _run_suite(suite: ExpectationSuite, *, connection_string: str, batch: Materialized, asset_name: str,
+               slice_rows: int = NAMING_SLICE_ROWS) -> Iterator[list[ExpectationValidationResult]]:
+    """Run the suite on the batch in two passes; yield the results, once per slice of the batch.
 
     The context and datasource are the process's (see ``_datasource``); the batch's asset
     is added for this run and deleted afterwards. With a materialised table, GX validates it
     as a table asset: a query asset makes GX run the whole query once and hold every row it
     returns in the worker (libpq buffers the result), hundreds of MB at 1M rows; a table
     asset does not.
+
+    Each yield is the screening results with those of the expectations that needed their
+    failing rows named replaced by their COMPLETE results over one slice (see ``_slices``);
+    a batch that needs nothing named yields the screening results once.
     """
     gx = import_gx()
     datasource = _datasource(connection_string)
-    try:
-        if batch.table is not None:
-            asset = datasource.add_table_asset(name=asset_name, table_name=batch.table[1],
-                                               schema_name=batch.table[0])
+    added: list[str] = []
+
+    def whole_batch(name: str, table: tuple[str | None, str] | None) -> Any:
+        if table is not None:
+            asset = datasource.add_table_asset(name=name, table_name=table[1], schema_name=table[0])
         else:
-            asset = datasource.add_query_asset(name=asset_name, query=batch.query)
-        gx_batch = asset.add_batch_definition_whole_table(name="whole_batch").get_batch()
+            asset = datasource.add_query_asset(name=name, query=batch.query)
+        added.append(name)
+        return asset.add_batch_definition_whole_table(name="whole_batch").get_batch()
+
+    try:
+        gx_batch = whole_batch(asset_name, batch.table)
         started = time.monotonic()
         screened = list(gx_batch.validate(suite, result_format="BOOLEAN_ONLY").results)
         wanted = {_config_key(result.expectation_config) for result in screened if _needs_rows(result)}
         log.info("Great Expectations: %d expectations screened in %.2fs; %d need their failing rows named",
                  len(screened), time.monotonic() - started, len(wanted))
         if not wanted:
-            return screened
+            yield screened
+            return
         detail = gx.ExpectationSuite(name=f"{suite.name}_rows", expectations=[
             expectation.copy() for expectation in suite.expectations
             if _config_key(expectation.configuration) in wanted])
         log.info("Great Expectations: naming the failing rows of %d expectation(s)", len(detail.expectations))
-        named = {_config_key(result.expectation_config): result
-                 for result in gx_batch.validate(detail, result_format=_COMPLETE).results}
+        with _slices(connection_string, batch, slice_rows) as parts:
+            for number, part in enumerate(parts):
+                part_batch = gx_batch if part is None else whole_batch(f"{asset_name}_s{number}", part)
+                named = {_config_key(result.expectation_config): result
+                         for result in part_batch.validate(detail, result_format=_COMPLETE).results}
+                if part is not None:
+                    datasource.delete_asset(name=f"{asset_name}_s{number}")
+                    added.remove(f"{asset_name}_s{number}")
+                yield [named.get(_config_key(result.expectation_config), result) for result in screened]
+                del named
     finally:
-        if asset_name in datasource.get_asset_names():
-            datasource.delete_asset(name=asset_name)
+        for name in added:
+            if name in datasource.get_asset_names():
+                datasource.delete_asset(name=name)
         _dispose_engines(datasource)
-    return [named.get(_config_key(result.expectation_config), result) for result in screened]
 
 
 def _vacuous_on_empty(suite: ExpectationSuite) -> bool:
@@ -361,6 +425,8 @@ def validate_batch(
     query: str,
     skip_null_match_key: bool,
     reference_columns: Collection[str] = (),
+    on_row_failures: Callable[[dict[int, list[str]]], None] | None = None,
+    slice_rows: int = NAMING_SLICE_ROWS,
 ) -> ValidationOutcome:
     """Validate one staged batch in PostgreSQL and name the failing rows.
 
@@ -377,6 +443,10 @@ def validate_batch(
             skipped by the loader, not quarantined).
         reference_columns: Columns of the query holding Ids of other records, checked like
             ``sf_id`` (see ``build_suite``).
+        on_row_failures: Takes the failing rows (``row_id`` → reasons) of each slice of the
+            batch as they are named; the outcome then holds only their count. Without it
+            they are collected in ``row_failures``.
+        slice_rows: The size of the slices the failing rows are named in.
 
     Returns:
         Rows evaluated, failing rows with their reasons, batch-level failures.
@@ -397,17 +467,24 @@ def validate_batch(
                  "?" if batch.rows is None else batch.rows, time.monotonic() - started)
         suite = build_suite(mapping, value_maps, skip_null_match_key=skip_null_match_key,
                             reference_columns=reference_columns)
+        outcome = ValidationOutcome(evaluated=batch.rows or 0, expectations_run=len(suite.expectations))
         if batch.rows == 0 and _vacuous_on_empty(suite):
             log.info("%s batch is empty: every expectation holds on no rows, GX is not run", mapping.object)
-            results = []
         else:
             with quiet_gx_logs():
-                results = _run_suite(suite, connection_string=connection_string, batch=batch,
-                                     asset_name=f"{mapping.object.lower()}_batch")
-    outcome = _collect(results, expectations_run=len(suite.expectations), rows=batch.rows)
+                for results in _run_suite(suite, connection_string=connection_string, batch=batch,
+                                          asset_name=f"{mapping.object.lower()}_batch", slice_rows=slice_rows):
+                    part = _collect(results, expectations_run=len(suite.expectations), rows=batch.rows)
+                    outcome.evaluated = max(outcome.evaluated, part.evaluated)
+                    outcome.batch_failures = sorted(set(outcome.batch_failures) | set(part.batch_failures))
+                    outcome.failing_rows += len(part.row_failures)
+                    if on_row_failures is None:
+                        outcome.row_failures.update(part.row_failures)
+                    else:
+                        on_row_failures(part.row_failures)
     log.info(
         "validated %s: %s rows, %s expectations, %s rows failing, %s batch failures in %.2fs",
-        mapping.object, outcome.evaluated, outcome.expectations_run, len(outcome.row_failures),
+        mapping.object, outcome.evaluated, outcome.expectations_run, outcome.failing_rows,
         len(outcome.batch_failures), time.monotonic() - started,
     )
     return outcome
