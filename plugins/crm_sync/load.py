@@ -19,6 +19,7 @@ from psycopg import sql
 from crm_sync import runs
 from crm_sync.archive import archive_absent, archive_left_filter
 from crm_sync.context import RunContext
+from crm_sync.db import analyze_after
 from crm_sync.mapping.model import Conflict, Direction, FieldMap, ObjectMapping
 from crm_sync.member_links import member_statements
 from crm_sync.merges import merge_statement
@@ -304,6 +305,8 @@ def load(ctx: RunContext, run_id: int) -> dict[str, int]:
             if not run.dry_run:
                 wh.execute("DELETE FROM crm_sync.record_events WHERE run_id = %s", (run_id,))
                 wh.execute(read_sql("load/record_events.sql"), {"run_id": run_id, "object": mapping.object})
+            # Finalize joins the run's skipped rows and events (remember_records.sql).
+            analyze_after(wh, run.staged, ("crm_sync.skipped", "crm_sync.record_events"))
             reasons: dict[str, int] = dict(wh.execute(
                 "SELECT reason, count(*) FROM crm_sync.skipped WHERE run_id = %s GROUP BY reason ORDER BY reason",
                 (run_id,)).fetchall())

@@ -101,6 +101,7 @@ def validate(ctx: RunContext, run_id: int) -> dict[str, int]:
         mapping = ctx.mapping(run.object)
         with runs.step(wh, run_id, "validate"):
             classify(wh, run_id, mapping)
+            analyze_after(wh, run.staged, ("crm_sync.skipped",))  # the batch query leaves them out
             wh.commit()
             # A retried validation replaces the run's earlier verdicts; the failing rows are
             # written slice by slice as GX names them (never all held at once).
@@ -113,8 +114,8 @@ def validate(ctx: RunContext, run_id: int) -> dict[str, int]:
                 on_row_failures=lambda failures: reject_rows(wh, run_id, failures),
             )
             quarantine_rejected(wh, run_id, mapping.object, dry_run=run.dry_run)
-            # The load's query leaves the rows skipped and rejected here out, by anti-joins.
-            analyze_after(wh, outcome.evaluated, ("crm_sync.skipped", "crm_staging.rejected"))
+            # The load's statements join the run's rejected and quarantined rows.
+            analyze_after(wh, outcome.evaluated, ("crm_staging.rejected", "crm_quarantine.records"))
             quarantined = outcome.failing_rows
             runs.update_run(wh, run_id, quarantined=quarantined, valid=outcome.evaluated - quarantined,
                             status=RunStatus.VALIDATED)
