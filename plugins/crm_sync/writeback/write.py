@@ -75,6 +75,7 @@ class Writer:
         self.ingest = BulkIngest(self.connection, self.budget)
         self.tallies: dict[str, Tally] = defaultdict(Tally)
         self._described: dict[str, tuple[set[str], set[str]]] = {}
+        self._present: dict[str, set[str]] = {}  # every field the org has, lower case, per object
         self._scope = scope.Scope()
         self._owner: CreateOwner | None = None
 
@@ -117,6 +118,7 @@ class Writer:
                 raise SalesforceSchemaError(
                     f"{mapping.object.lower()}.yaml: the write-back cannot write {', '.join(problems)} of "
                     f"{mapping.object}; fix the mapping's direction or the org")
+            self._present[mapping.object] = set(fields)
             self._described[mapping.object] = (
                 {name for name, f in fields.items() if f.get("updateable")},
                 {name for name, f in fields.items() if f.get("createable")})
@@ -250,13 +252,19 @@ class Writer:
 
     def _read_for_conflicts(self, ready: list[Change], mappings: list[ObjectMapping]
                             ) -> dict[str, dict[str, dict[str, Any]]]:
-        """Salesforce's current values of records whose change has crm_wins / latest_wins fields."""
+        """Salesforce's current values of records whose change has crm_wins / latest_wins fields.
+
+        Only the mapped fields the org has are read: a `to_crm` field not created yet (see
+        `describe`) would fail the query.
+        """
         records: dict[str, dict[str, dict[str, Any]]] = {}
         for mapping in mappings:
             ids = sorted({sf_id for c in ready if (sf_id := record_links(c, mapping)) and needs_read(c, mapping)
                           and is_salesforce_id(sf_id) and not self._scope.blocks(c, mapping)})
+            present = self._present.get(mapping.object)
             fields = ["Id", "SystemModstamp", *sorted({f.source for f in mapping.fields
-                                                      if f.source not in ("Id", "SystemModstamp")})]
+                                                      if f.source not in ("Id", "SystemModstamp")
+                                                      and (present is None or f.source.lower() in present)})]
             for soql in by_ids_queries(mapping, fields, ids):
                 for record in self._query(mapping.object, soql):
                     records.setdefault(mapping.object, {})[record["Id"]] = record
