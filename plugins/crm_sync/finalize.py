@@ -23,8 +23,8 @@ from crm_sync.summary import format_summary
 
 log = logging.getLogger(__name__)
 
-# The bookkeeping tables a run grows (their statistics are refreshed after a big run).
-_BOOKKEEPING_TABLES = ("crm_sync.skipped", "crm_quarantine.records", "crm_sync.synced_records")
+# The bookkeeping table finalize grows (validate and load refresh the ones they write).
+_BOOKKEEPING_TABLES = ("crm_sync.synced_records",)
 
 
 class RunNotLoaded(RuntimeError):

@@ -159,7 +159,7 @@ def materialized(connection_string: str, query: str) -> Iterator[Materialized]:
     import psycopg
     from psycopg import sql
 
-    dsn = re.sub(r"^postgresql\+\w+://", "postgresql://", connection_string)
+    dsn = _psycopg_dsn(connection_string)
     name = f"crm_gx_batch_{uuid.uuid4().hex[:20]}"
     table = sql.Identifier(name)
     try:
@@ -254,10 +254,9 @@ def _slices(connection_string: str, batch: Materialized, slice_rows: int) -> Ite
     from psycopg import sql
 
     schema, name = batch.table
-    table = sql.Identifier(schema, name) if schema else sql.Identifier(name)
-    dsn = re.sub(r"^postgresql\+\w+://", "postgresql://", connection_string)
+    table = _relation(batch.table)
     views: list[tuple[str | None, str]] = []
-    with psycopg.connect(dsn, autocommit=True, application_name="crm_sync") as conn:
+    with psycopg.connect(_psycopg_dsn(connection_string), autocommit=True, application_name="crm_sync") as conn:
         try:
             conn.execute(sql.SQL("CREATE INDEX ON {} ({})").format(table, sql.Identifier(ROW_ID_COLUMN)))
             low, high = conn.execute(sql.SQL("SELECT min({c}), max({c}) FROM {t}").format(
@@ -267,14 +266,27 @@ def _slices(connection_string: str, batch: Materialized, slice_rows: int) -> Ite
             for number in range(count):
                 view = (schema, f"{name}_s{number}")
                 conn.execute(sql.SQL("CREATE VIEW {v} AS SELECT * FROM {t} WHERE {c} >= {a} AND {c} < {b}").format(
-                    v=sql.Identifier(*[part for part in view if part]), t=table, c=sql.Identifier(ROW_ID_COLUMN),
+                    v=_relation(view), t=table, c=sql.Identifier(ROW_ID_COLUMN),
                     a=sql.Literal(int(low) + number * width), b=sql.Literal(int(low) + (number + 1) * width)))
                 views.append(view)
             log.info("naming the failing rows of %d rows in %d slices", batch.rows, count)
             yield list(views)
         finally:
             for view in views:
-                conn.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(*[part for part in view if part])))
+                conn.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(_relation(view)))
+
+
+def _psycopg_dsn(connection_string: str) -> str:
+    """The SQLAlchemy URL GX gets, as a libpq DSN psycopg takes (no ``+driver``)."""
+    return re.sub(r"^postgresql\+\w+://", "postgresql://", connection_string)
+
+
+def _relation(table: tuple[str | None, str]) -> Any:
+    """The identifier of a (schema, name) relation; without a schema, the search path's."""
+    from psycopg import sql
+
+    schema, name = table
+    return sql.Identifier(schema, name) if schema else sql.Identifier(name)
 
 
 def _run_suite(suite: ExpectationSuite, *, connection_string: str, batch: Materialized, asset_name: str,
@@ -322,9 +334,6 @@ def _run_suite(suite: ExpectationSuite, *, connection_string: str, batch: Materi
                 part_batch = gx_batch if part is None else whole_batch(f"{asset_name}_s{number}", part)
                 named = {_config_key(result.expectation_config): result
                          for result in part_batch.validate(detail, result_format=_COMPLETE).results}
-                if part is not None:
-                    datasource.delete_asset(name=f"{asset_name}_s{number}")
-                    added.remove(f"{asset_name}_s{number}")
                 yield [named.get(_config_key(result.expectation_config), result) for result in screened]
                 del named
     finally:
