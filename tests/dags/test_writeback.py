@@ -312,6 +312,42 @@ def test_injected_transient_failures_are_retried_and_land(synced) -> None:
     assert sum(r["attempts"] > 1 for r in results(synced, dag_run)) == run["retried"]
 
 
+def test_overlapping_chunks_write_every_change_once_and_count_every_call(synced, monkeypatch) -> None:
+    # Chunks of three: each chunk's jobs run while the next is planned (its look-up by email
+    # waits for them) and the one before is saved.
+    monkeypatch.setenv("CRM_WRITEBACK_BATCH_SIZE", "3")
+    people = contacts_only(synced, 12, offset=90)
+    stamp = int(time.time() * 1000)
+    new = [f"chunked.{stamp}.{n}@example.org" for n in range(6)]
+    for n, email in enumerate(new):  # two score edits and one new person per chunk
+        for person in people[2 * n:2 * n + 2]:
+            edit(synced, "UPDATE people SET lead_score = %s WHERE id = %s", 700 + person["id"] % 97, person["id"])
+        edit(synced, "INSERT INTO people (email, lead_score) VALUES (%s, %s)", email, n)
+    synced.admin.reset_stats()
+    dag_run = run_writeback()
+    emulator_calls = synced.admin.stats()["api_calls"]
+    runs = writeback_runs(synced, dag_run)
+    assert (runs["Contact"]["extracted"], runs["Contact"]["updated"]) == (12, 12)
+    assert (runs["Lead"]["extracted"], runs["Lead"]["created"]) == (6, 6)
+    for run in runs.values():
+        assert_counted(run)
+        assert run["status"] == "succeeded"
+    # Every call is counted once, by the object it was made for, whichever thread made it.
+    logged = synced.warehouse("SELECT COALESCE(sum(api_calls), 0) AS n FROM crm_sync.sync_runs WHERE dag_run_id = %s",
+                              dag_run.run_id)
+    assert logged == [{"n": emulator_calls}]
+    rows = results(synced, dag_run)
+    assert sorted((r["object"], r["outcome"]) for r in rows) == [("Contact", "updated")] * 12 + [("Lead", "created")] * 6
+    assert len({(r["marketing_table"], r["marketing_id"]) for r in rows}) == 18
+    assert len({job for r in rows for job in r["job_ids"]}) == 12  # six chunks, two jobs each
+    for person in people:
+        assert synced.admin.get("Contact", person["contact_sf_id"])["Lead_Score__c"] == 700 + person["id"] % 97
+    linked = synced.marketing("SELECT email, lead_score, lead_sf_id FROM people WHERE email = ANY(%s)", new)
+    assert len(linked) == 6 and all(synced.admin.get("Lead", p["lead_sf_id"])["Lead_Score__c"] == p["lead_score"]
+                                    for p in linked)
+    assert synced.marketing("SELECT count(*) AS n FROM crm_outbox") == [{"n": 0}]
+
+
 def test_steady_state_after_two_cycles_writes_nothing(synced) -> None:
     # One busy cycle: Salesforce and marketing changes, a new person, an opt-out both ways.
     scored, unsubscribed, renamed = contacts_only(synced, 3, offset=60)

@@ -49,13 +49,16 @@ class Change:
 
     @classmethod
     def from_outbox(cls, table: str, record: dict[str, Any]) -> Change:
-        """Build from one row of `outbox_chunk.sql` (outbox columns prefixed `wb_`)."""
-        row = {k: v for k, v in record.items() if not k.startswith("wb_")}
-        return cls(table=table, row_id=int(record["wb_row_id"]), seq=int(record["wb_seq"]),
-                   fields=frozenset(record["wb_fields"] or ()), base=dict(record["wb_base"] or {}),
-                   is_new=bool(record["wb_is_new"]),
-                   changed_at={k: parse_timestamp(v) for k, v in (record["wb_changed_at"] or {}).items()},
-                   row=row)
+        """Build from one row of `outbox_chunk.sql` (outbox columns prefixed `wb_`).
+
+        The record becomes the change's row: its `wb_` columns are taken out of it.
+        """
+        changed_at = record.pop("wb_changed_at") or {}
+        return cls(table=table, row_id=int(record.pop("wb_row_id")), seq=int(record.pop("wb_seq")),
+                   fields=frozenset(record.pop("wb_fields") or ()), base=dict(record.pop("wb_base") or {}),
+                   is_new=bool(record.pop("wb_is_new")),
+                   changed_at={k: parse_timestamp(v) for k, v in changed_at.items()},
+                   row=record)
 
 
 @dataclass

@@ -48,11 +48,11 @@ def pending_changes(conn: psycopg.Connection, table: str, columns: list[str], *,
     after = 0
     while True:
         with conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(query, {"table": table, "after": after, "upto": upto, "size": size}).fetchall()
+            changes = [Change.from_outbox(table, row) for row in cur.execute(
+                query, {"table": table, "after": after, "upto": upto, "size": size})]
         conn.commit()
-        if not rows:
+        if not changes:
             return
-        changes = [Change.from_outbox(table, row) for row in rows]
         after = changes[-1].seq
         yield changes
 

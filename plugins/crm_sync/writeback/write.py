@@ -12,15 +12,25 @@ chunks of `CRM_WRITEBACK_BATCH_SIZE`, oldest first. Per chunk:
 5. created records are linked back, per-record results and refresh requests are saved in
    the warehouse, and the settled changes leave the queue (deferred ones stay).
 
+Chunks overlap: while one chunk's jobs run (a background thread, waiting on Salesforce), the
+next chunk is read and planned and the one before is saved. Salesforce calls never overlap
+(one lock), so each object's call count stays exact; the databases are used by the calling
+thread only.
+
 The run stops early, with the rest queued, when the next call would pass the API budget.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import psycopg
@@ -60,6 +70,18 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+
+@dataclass
+class Chunk:
+    """One chunk of a table's changes, planned: its record tasks and refresh requests."""
+
+    table: str
+    mappings: list[ObjectMapping]
+    tasks: list[RecordTask]
+    refresh: list[tuple[str, str, str]]
+    send: bool = True  # False: the plan stopped early and decided every task without a job
+
+
 class Writer:
     """Writes the pending changes of one write-back run."""
 
@@ -78,15 +100,17 @@ class Writer:
         self._present: dict[str, set[str]] = {}  # every field the org has, lower case, per object
         self._scope = scope.Scope()
         self._owner: CreateOwner | None = None
+        self._salesforce = threading.RLock()  # one Salesforce call at a time (exact per-object counts)
 
     # -- Salesforce calls, counted per object --------------------------------------------------
 
     def _spend(self, object_name: str, fn: Callable[[], T]) -> T:
-        before = self.connection.api_calls
-        try:
-            return fn()
-        finally:
-            self.tallies[object_name].api_calls += self.connection.api_calls - before
+        with self._salesforce:
+            before = self.connection.api_calls
+            try:
+                return fn()
+            finally:
+                self.tallies[object_name].api_calls += self.connection.api_calls - before
 
     def _check_budget(self, cost: int, what: str) -> None:
         spent = self.connection.api_calls
@@ -125,15 +149,16 @@ class Writer:
         return self._described[mapping.object]
 
     def _query(self, object_name: str, soql: str) -> list[dict[str, Any]]:
-        self._check_budget(1, f"a query of {object_name}")
-        result = self._spend(object_name, lambda: self.connection.call(
-            f"query {object_name}", lambda sf: sf.query_all(soql)))
+        with self._salesforce:
+            self._check_budget(1, f"a query of {object_name}")
+            result = self._spend(object_name, lambda: self.connection.call(
+                f"query {object_name}", lambda sf: sf.query_all(soql)))
         return list(result["records"])
 
     # -- one chunk --------------------------------------------------------------------------------
 
-    def process(self, table: str, mappings: list[ObjectMapping], changes: list[Change]) -> list[RecordTask]:
-        """Write one chunk of a table's changes; returns its record tasks (saved and settled)."""
+    def plan(self, table: str, mappings: list[ObjectMapping], changes: list[Change]) -> Chunk:
+        """Decide one chunk of a table's changes: link, read conflicts, plan every record task."""
         tasks: list[RecordTask] = []
         people = mappings[0].is_people
         create = next((m for m in mappings if m.writeback.create), None)
@@ -185,7 +210,7 @@ class Writer:
                     task = skipped(change, (create or mappings[0]).object, reason)
                     task.outcome, task.error = "deferred", self.budget.stopped or str(exc)
                     tasks.append(task)
-            return self._save(table, mappings, tasks, refresh)
+            return Chunk(table, mappings, tasks, refresh, send=False)
         for change in ready:
             for mapping in mappings:
                 sf_id = record_links(change, mapping)
@@ -197,9 +222,27 @@ class Writer:
                                              salesforce=records.get(mapping.object, {}).get(sf_id),
                                              updateable=updateable))
         tasks += new_tasks
-        self._run_jobs(tasks, mappings)
-        refresh += members.read_back_updates(tasks)
-        return self._save(table, mappings, tasks, refresh)
+        return Chunk(table, mappings, tasks, refresh)
+
+    def send(self, chunk: Chunk) -> Chunk:
+        """Run a planned chunk's Bulk jobs (Salesforce only: safe in a background thread)."""
+        if chunk.send:
+            self._run_jobs(chunk.tasks, chunk.mappings)
+            chunk.refresh += members.read_back_updates(chunk.tasks)
+        return chunk
+
+    def save(self, chunk: Chunk) -> list[RecordTask]:
+        """Save a sent chunk's results and settle its changes; returns its record tasks."""
+        return self._save(chunk.table, chunk.mappings, chunk.tasks, chunk.refresh)
+
+    def abandon(self, chunk: Chunk) -> None:
+        """A planned chunk that is not sent: its changes stay queued, its refresh requests are kept.
+
+        People linked by email while planning are linked for good; the refresh brings their record.
+        """
+        if chunk.refresh:
+            request_refresh(self.wh, self.run_ids[chunk.refresh[0][0]], chunk.refresh)
+            self.wh.commit()
 
     def _prepare_creates(self, mapping: ObjectMapping, tasks: list[RecordTask]) -> None:
         """Owners of new Leads (`writeback.owner`), Accounts of new Contacts (`writeback.account`)."""
@@ -291,17 +334,15 @@ class Writer:
                     continue
                 rows[task.key] = ({"Id": task.sf_id or ""} if operation == "update" else {}) | task.values
             external_id = mapping.writeback.external_id if operation == "upsert" else None
-            rule = self._create_owner(mapping).assignment_rule_id if (
-                operation == "insert" and mapping.writeback.owner is not None) else None
+            # The plan resolved the owner (`_prepare_creates`): no database use in this thread.
+            rule = self._owner.assignment_rule_id if (
+                operation == "insert" and mapping.writeback.owner is not None and self._owner) else None
             if self.budget.stopped:
                 results = {key: RowResult("deferred", code="api_budget", message=self.budget.stopped) for key in rows}
             else:
-                before = self.connection.api_calls
-                try:
-                    results = self.ingest.write(object_name, operation, rows, key_column=key_column,
-                                                external_id=external_id, assignment_rule_id=rule)
-                finally:
-                    self.tallies[object_name].api_calls += self.connection.api_calls - before
+                results = self._spend(object_name, partial(
+                    self.ingest.write, object_name, operation, rows, key_column=key_column, external_id=external_id,
+                    assignment_rule_id=rule))
             for task in group:
                 if task.outcome is None:
                     _apply(task, results[task.key])
@@ -383,28 +424,56 @@ def write_changes(ctx: RunContext, warehouse: psycopg.Connection, marketing: psy
         scope.queue_entered(marketing, ctx.mappings.objects)
     upto = tracking.latest_seq(marketing)
     marketing.commit()
-    mapping_set = ctx.mappings
     writer = Writer(ctx, warehouse, marketing, run_ids, gateway=gateway)
     started = datetime.now(UTC)
-    for table, mappings in writeback_targets(mapping_set).items():
-        with marketing.transaction():
-            tracking.drop_orphans(marketing, table)
-            ignored = tracking.drop_unmapped(marketing, table, sorted({f.target for m in mappings for f in m.fields}))
-            if ignored:
-                log.info("%s: %d change(s) of marketing-only columns: nothing for Salesforce", table, ignored)
-        columns = table_columns_for(mappings, tracking.table_columns(marketing, table))
-        marketing.commit()
-        for changes in tracking.pending_changes(marketing, table, columns, upto=upto, size=ctx.writeback.batch_size):
-            for mapping in mappings:
-                _ensure_run(writer, warehouse, mapping, run_ids)
-            writer.process(table, mappings, changes)
-            if writer.budget.stopped:
-                break
-        if writer.budget.stopped:
-            break
+    # What was alive before the run (Airflow, imports, mappings) is left out of every garbage
+    # collection: a chunk makes some 100,000 objects, and each full collection would walk them all.
+    gc.freeze()
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-writeback-jobs") as jobs:
+            for table, mappings in writeback_targets(ctx.mappings).items():
+                _write_table(writer, jobs, table, mappings, upto=upto)
+                if writer.budget.stopped:
+                    break
+    finally:
+        gc.unfreeze()
     log.info("write-back: %d API call(s) in %.1f s", writer.connection.api_calls,
              (datetime.now(UTC) - started).total_seconds())
     return writer
+
+
+def _write_table(writer: Writer, jobs: ThreadPoolExecutor, table: str, mappings: list[ObjectMapping], *,
+                 upto: int) -> None:
+    """Write one table's pending changes, chunk by chunk; a chunk's jobs run while the next is planned.
+
+    The table's last chunk is saved before the next table starts: a table's creates (people)
+    are linked before the tables that refer to them (campaign members) are planned.
+    """
+    mk, wh = writer.mk, writer.wh
+    with mk.transaction():
+        tracking.drop_orphans(mk, table)
+        ignored = tracking.drop_unmapped(mk, table, sorted({f.target for m in mappings for f in m.fields}))
+        if ignored:
+            log.info("%s: %d change(s) of marketing-only columns: nothing for Salesforce", table, ignored)
+    columns = table_columns_for(mappings, tracking.table_columns(mk, table))
+    mk.commit()
+    sending: Future[Chunk] | None = None
+    for changes in tracking.pending_changes(mk, table, columns, upto=upto, size=writer.ctx.writeback.batch_size):
+        for mapping in mappings:
+            _ensure_run(writer, wh, mapping, writer.run_ids)
+        planned = writer.plan(table, mappings, changes)
+        sent = sending.result() if sending is not None else None
+        if sent is not None and writer.budget.stopped:
+            writer.save(sent)
+            writer.abandon(planned)  # planned after the budget ran out: it stays queued
+            return
+        sending = jobs.submit(writer.send, planned)
+        if sent is not None:
+            writer.save(sent)  # while the jobs of the next chunk run
+        if writer.budget.stopped:
+            break
+    if sending is not None:
+        writer.save(sending.result())
 
 
 def _ensure_run(writer: Writer, warehouse: psycopg.Connection, mapping: ObjectMapping,
