@@ -39,7 +39,7 @@ JOB_TIMEOUT_SECONDS = 3600.0
 _TERMINAL = ("JobComplete", "Failed", "Aborted")
 
 
-@dataclass
+@dataclass(slots=True)
 class RowResult:
     """What became of one row."""
 

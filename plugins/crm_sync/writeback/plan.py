@@ -34,7 +34,7 @@ from crm_sync.writeback.rules import (
 PEOPLE_LINKS = {"contact": "contact_sf_id", "lead": "lead_sf_id"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Change:
     """One marketing row with pending edits."""
 
@@ -60,8 +60,15 @@ class Change:
                    changed_at={k: parse_timestamp(v) for k, v in changed_at.items()},
                    row=record)
 
+    def forget_values(self) -> None:
+        """Drop the row's values once its record tasks are planned (the tasks keep what they write).
 
-@dataclass
+        A chunk whose jobs are running then holds its tasks, not its rows.
+        """
+        self.row, self.base, self.changed_at = {}, {}, {}
+
+
+@dataclass(slots=True)
 class RecordTask:
     """One Salesforce record a change writes (or decided not to), and what became of it."""
 

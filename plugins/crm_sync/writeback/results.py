@@ -7,7 +7,6 @@ wrote, or why not, with Salesforce's error); `crm_sync.sync_runs` sums them per 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,9 @@ _COPY_RESULTS = (
     "COPY crm_sync.writeback_results (run_id, object, sf_id, marketing_table, marketing_id, operation, outcome,"
     " reason, error, written, restored, conflicts, attempts, job_ids) FROM STDIN"
 )
+# The columns' types, told to COPY: it then dumps each value without looking at its Python type.
+_RESULT_TYPES = ["int8", "text", "text", "text", "int8", "text", "text", "text", "text", "text[]", "text[]", "jsonb",
+                 "int4", "text[]"]
 _REQUEST_REFRESH = (
     "INSERT INTO crm_sync.writeback_refresh (object, sf_id, reason, run_id) VALUES (%s, %s, %s, %s)"
     " ON CONFLICT (object, sf_id) DO UPDATE SET reason = EXCLUDED.reason, run_id = EXCLUDED.run_id,"
@@ -62,10 +64,11 @@ class Tally:
 def record_results(conn: psycopg.Connection, run_id: int, tasks: list[RecordTask]) -> None:
     """Insert one result row per record task (COPY: a chunk has thousands)."""
     with conn.cursor() as cur, cur.copy(_COPY_RESULTS) as copy:
+        copy.set_types(_RESULT_TYPES)
         for t in tasks:
             copy.write_row((run_id, t.object, t.sf_id, t.change.table, t.change.row_id, t.operation,
                             t.outcome or "deferred", t.reason, "; ".join(filter(None, [t.error, *t.notes])) or None,
-                            sorted(t.values), t.restored, json.dumps(t.conflicts), t.attempts, t.job_ids))
+                            sorted(t.values), t.restored, t.conflicts, t.attempts, t.job_ids))
 
 
 def request_refresh(conn: psycopg.Connection, run_id: int, requests: list[tuple[str, str, str]]) -> None:

@@ -71,7 +71,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(slots=True)
 class Chunk:
     """One chunk of a table's changes, planned: its record tasks and refresh requests."""
 
@@ -158,7 +158,16 @@ class Writer:
     # -- one chunk --------------------------------------------------------------------------------
 
     def plan(self, table: str, mappings: list[ObjectMapping], changes: list[Change]) -> Chunk:
-        """Decide one chunk of a table's changes: link, read conflicts, plan every record task."""
+        """Decide one chunk of a table's changes: link, read conflicts, plan every record task.
+
+        The changes' row values are dropped afterwards: only the chunk being planned holds rows.
+        """
+        chunk = self._decide(table, mappings, changes)
+        for change in changes:
+            change.forget_values()
+        return chunk
+
+    def _decide(self, table: str, mappings: list[ObjectMapping], changes: list[Change]) -> Chunk:
         tasks: list[RecordTask] = []
         people = mappings[0].is_people
         create = next((m for m in mappings if m.writeback.create), None)
