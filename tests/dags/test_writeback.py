@@ -9,6 +9,7 @@ import importlib
 import shutil
 import socket
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -345,6 +346,28 @@ def test_overlapping_chunks_write_every_change_once_and_count_every_call(synced,
     linked = synced.marketing("SELECT email, lead_score, lead_sf_id FROM people WHERE email = ANY(%s)", new)
     assert len(linked) == 6 and all(synced.admin.get("Lead", p["lead_sf_id"])["Lead_Score__c"] == p["lead_score"]
                                     for p in linked)
+    assert synced.marketing("SELECT count(*) AS n FROM crm_outbox") == [{"n": 0}]
+
+
+def test_a_full_first_chunk_starts_small_and_updates_that_all_succeed_read_no_results(synced, monkeypatch) -> None:
+    # Chunks of ten, 23 score edits: the first full chunk is sent as 2 and 8, then 10 and 3.
+    # Every row succeeds: the jobs' counters say so, and no job reads its per-row results.
+    monkeypatch.setenv("CRM_WRITEBACK_BATCH_SIZE", "10")
+    people = contacts_only(synced, 23, offset=110)
+    for person in people:
+        edit(synced, "UPDATE people SET lead_score = %s WHERE id = %s", 500 + person["id"] % 89, person["id"])
+    synced.admin.reset_stats()
+    dag_run = run_writeback()
+    by_kind = synced.admin.stats()["by_kind"]
+    run = writeback_runs(synced, dag_run)["Contact"]
+    assert_counted(run)
+    assert (run["extracted"], run["updated"], run["status"]) == (23, 23, "succeeded")
+    rows = results(synced, dag_run)
+    jobs = Counter(job for r in rows for job in r["job_ids"])
+    assert sorted(jobs.values()) == [2, 3, 8, 10]
+    assert (by_kind["bulk2_ingest"], by_kind.get("bulk2_ingest_results", 0)) == (4, 0)
+    for person in people:
+        assert synced.admin.get("Contact", person["contact_sf_id"])["Lead_Score__c"] == 500 + person["id"] % 89
     assert synced.marketing("SELECT count(*) AS n FROM crm_outbox") == [{"n": 0}]
 
 

@@ -1,9 +1,11 @@
 """Write records through Bulk API 2.0 ingest jobs and read back every record's result.
 
-One job per attempt: create, upload the CSV, close, poll, then read `successfulResults`,
-`failedResults` and (when rows are missing) `unprocessedrecords`. Each call is retried on
-transient failures (`SalesforceConnection.call`), and once a job exists the runner sticks to
-it, so a retry never submits a row twice. Rows that fail transiently (`UNABLE_TO_LOCK_ROW`,
+One job per attempt: create, upload the CSV, close, poll, then read `successfulResults` and
+`failedResults` (each only when the job's counters say it holds rows) and, when rows are
+missing, `unprocessedrecords`. An update job whose counters say every row succeeded reads
+no results at all: each row's result is its own Id. Each call is retried on transient failures
+(`SalesforceConnection.call`), and once a job exists the runner sticks to it, so a retry
+never submits a row twice. Rows that fail transiently (`UNABLE_TO_LOCK_ROW`,
 …) or were left unprocessed go into a new job after a backoff; a permanent failure of one
 row never holds up the others. Rows not done when the attempts or the API budget run out
 are *deferred*: the caller keeps them queued for the next run.
@@ -64,6 +66,12 @@ def row_key(row: dict[str, str], key_column: str | tuple[str, ...]) -> str:
     if isinstance(key_column, str):
         return row.get(key_column, "")
     return "|".join(row.get(name, "") for name in key_column)
+
+
+def _all_succeeded(info: dict[str, Any], uploaded: int) -> bool:
+    """A complete job that processed every uploaded row and failed none."""
+    return (info["state"] == "JobComplete" and int(info.get("numberRecordsFailed") or 0) == 0
+            and int(info.get("numberRecordsProcessed") or 0) == uploaded)
 
 
 def rows_to_csv(rows: list[dict[str, str]]) -> str:
@@ -174,6 +182,9 @@ class BulkIngest:
         info = self._wait(object_name, job_id)
         if info["state"] != "JobComplete":
             log.warning("Bulk API 2.0 job %s ended %s: %s", job_id, info["state"], info.get("errorMessage"))
+        if operation == "update" and _all_succeeded(info, len(rows)):
+            # Salesforce's counters say every row succeeded; an update's result is its own Id.
+            return job_id, {row_key(row, key_column): RowResult("succeeded", sf_id=row["Id"]) for row in rows}
         return job_id, self._results(object_name, job_id, info, len(rows), key_column)
 
     def _upload(self, object_name: str, job_id: str, data: str) -> None:
@@ -235,13 +246,17 @@ class BulkIngest:
             for row in self._read(object_name, job_id, "unprocessedrecords"):
                 remember(row, RowResult("failed", code=code, message=text))
             return by_key
-        for row in self._read(object_name, job_id, "successfulResults"):
-            remember(row, RowResult("succeeded", sf_id=row.get("sf__Id") or None,
-                                    created=row.get("sf__Created", "").lower() == "true"))
-        for row in self._read(object_name, job_id, "failedResults"):
-            code, text = split_error(row.get("sf__Error", ""))
-            remember(row, RowResult("failed", sf_id=row.get("sf__Id") or None, code=code, message=text))
         processed = int(info.get("numberRecordsProcessed") or 0)
+        failed = int(info.get("numberRecordsFailed") or 0)
+        # A complete job's counters say which result lists are empty: those are not asked for.
+        if failed_job or processed > failed:
+            for row in self._read(object_name, job_id, "successfulResults"):
+                remember(row, RowResult("succeeded", sf_id=row.get("sf__Id") or None,
+                                        created=row.get("sf__Created", "").lower() == "true"))
+        if failed_job or failed:
+            for row in self._read(object_name, job_id, "failedResults"):
+                code, text = split_error(row.get("sf__Error", ""))
+                remember(row, RowResult("failed", sf_id=row.get("sf__Id") or None, code=code, message=text))
         if failed_job or processed < uploaded:
             for row in self._read(object_name, job_id, "unprocessedrecords"):
                 remember(row, RowResult("unprocessed", code="unprocessed", message=message or "not processed"))
