@@ -68,12 +68,6 @@ def row_key(row: dict[str, str], key_column: str | tuple[str, ...]) -> str:
     return "|".join(row.get(name, "") for name in key_column)
 
 
-def _all_succeeded(info: dict[str, Any], uploaded: int) -> bool:
-    """A complete job that processed every uploaded row and failed none."""
-    return (info["state"] == "JobComplete" and int(info.get("numberRecordsFailed") or 0) == 0
-            and int(info.get("numberRecordsProcessed") or 0) == uploaded)
-
-
 def rows_to_csv(rows: list[dict[str, str]]) -> str:
     """A CSV upload: one column per field any row writes.
 
@@ -182,10 +176,7 @@ class BulkIngest:
         info = self._wait(object_name, job_id)
         if info["state"] != "JobComplete":
             log.warning("Bulk API 2.0 job %s ended %s: %s", job_id, info["state"], info.get("errorMessage"))
-        if operation == "update" and _all_succeeded(info, len(rows)):
-            # Salesforce's counters say every row succeeded; an update's result is its own Id.
-            return job_id, {row_key(row, key_column): RowResult("succeeded", sf_id=row["Id"]) for row in rows}
-        return job_id, self._results(object_name, job_id, info, len(rows), key_column)
+        return job_id, self._results(object_name, job_id, info, operation, rows, key_column)
 
     def _upload(self, object_name: str, job_id: str, data: str) -> None:
         from simple_salesforce.exceptions import SalesforceError
@@ -230,7 +221,8 @@ class BulkIngest:
                                     lambda sf: self._bulk(sf, object_name).get_ingest_results(job_id, which))
         return list(csv.DictReader(io.StringIO(text)))
 
-    def _results(self, object_name: str, job_id: str, info: dict[str, Any], uploaded: int,
+    def _results(self, object_name: str, job_id: str, info: dict[str, Any], operation: str,
+                 rows: list[dict[str, str]],
                  key_column: str | tuple[str, ...]) -> dict[str, RowResult]:
         """Every row's result, keyed by the value of its key column (as uploaded)."""
         by_key: dict[str, RowResult] = {}
@@ -248,6 +240,9 @@ class BulkIngest:
             return by_key
         processed = int(info.get("numberRecordsProcessed") or 0)
         failed = int(info.get("numberRecordsFailed") or 0)
+        if operation == "update" and not failed_job and not failed and processed == len(rows):
+            # Every row succeeded, Salesforce's counters say: an update's result is its own Id.
+            return {row_key(row, key_column): RowResult("succeeded", sf_id=row["Id"]) for row in rows}
         # A complete job's counters say which result lists are empty: those are not asked for.
         if failed_job or processed > failed:
             for row in self._read(object_name, job_id, "successfulResults"):
@@ -257,7 +252,7 @@ class BulkIngest:
             for row in self._read(object_name, job_id, "failedResults"):
                 code, text = split_error(row.get("sf__Error", ""))
                 remember(row, RowResult("failed", sf_id=row.get("sf__Id") or None, code=code, message=text))
-        if failed_job or processed < uploaded:
+        if failed_job or processed < len(rows):
             for row in self._read(object_name, job_id, "unprocessedrecords"):
                 remember(row, RowResult("unprocessed", code="unprocessed", message=message or "not processed"))
         return by_key
